@@ -1,0 +1,558 @@
+/*
+ * aiw.h -- libaiw, the C client of ThinkBank's AI service (ai_service.AiWorker).
+ *
+ * The one public header of libaiw. It includes only standard C headers; no
+ * gRPC or protobuf-c name appears here, so a new gRPC release never changes
+ * this ABI.
+ *
+ * Conventions (they hold for every declaration below unless it says otherwise):
+ *  - Handles are opaque. Each has one constructor and one NULL-safe `_free`.
+ *  - Inputs are copied: a string or buffer passed in may be freed by the
+ *    caller as soon as the function returns.
+ *  - Results returned through `**out` are owned by the caller and freed with
+ *    the matching `aiw_*_free`. Pointers returned by getters are borrowed from
+ *    the object they were read from and live as long as it does.
+ *  - Functions that can fail return an `aiw_code`; AIW_OK (0) is success.
+ *    Where they take an `aiw_error *err` it may be NULL; when it is not, it is
+ *    filled on every return (code AIW_OK and an empty message on success).
+ *  - Threads: a client may be used by any number of threads at once. Request,
+ *    response and option objects are plain values: one thread at a time each,
+ *    but a request or option object may be shared read-only by concurrent calls.
+ *  - Calling a libaiw function that starts an RPC from inside a libaiw
+ *    callback is refused with AIW_RECURSIVE_API_CALL.
+ *
+ * ABI policy: libaiw.so.1 only grows. Enum values and the aiw_error layout
+ * never change; new functions are added, never altered. See lib/symbols.txt.
+ */
+#ifndef AIW_H
+#define AIW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && defined(AIW_BUILDING_LIBRARY)
+#define AIW_API __attribute__((visibility("default")))
+#else
+#define AIW_API
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Version                                                                  */
+/* ------------------------------------------------------------------------ */
+
+#define AIW_VERSION_MAJOR 1
+#define AIW_VERSION_MINOR 0
+#define AIW_VERSION_PATCH 0
+/* 0xXXYYZZ: major, minor, patch; compare with >= to test for a feature. */
+#define AIW_VERSION_NUM 0x010000
+#define AIW_VERSION_STRING "1.0.0"
+
+/*
+ * aiw_version: the version string of the library actually loaded ("1.0.0"),
+ * which may be newer than the AIW_VERSION_STRING this program was built with.
+ * Static storage, never freed. Any thread. Cannot fail.
+ */
+AIW_API const char *aiw_version(void);
+
+/*
+ * aiw_version_num: the loaded library's version as 0xXXYYZZ. Any thread.
+ */
+AIW_API unsigned int aiw_version_num(void);
+
+/*
+ * aiw_grpc_version: the version string of the gRPC C core libaiw runs on
+ * (for diagnostics). Static storage. Any thread; calls no gRPC function that
+ * needs initialisation.
+ */
+AIW_API const char *aiw_grpc_version(void);
+
+/* ------------------------------------------------------------------------ */
+/* Result codes and errors                                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * aiw_code: the outcome of a call. 0..16 are gRPC's status codes with the
+ * same numbers; library codes follow. Append-only: never renumbered.
+ */
+typedef enum aiw_code {
+  AIW_OK = 0,
+  AIW_CANCELLED = 1,
+  AIW_UNKNOWN = 2,
+  AIW_INVALID_ARGUMENT = 3,
+  AIW_DEADLINE_EXCEEDED = 4,
+  AIW_NOT_FOUND = 5,
+  AIW_ALREADY_EXISTS = 6,
+  AIW_PERMISSION_DENIED = 7,
+  AIW_RESOURCE_EXHAUSTED = 8,
+  AIW_FAILED_PRECONDITION = 9,
+  AIW_ABORTED = 10,
+  AIW_OUT_OF_RANGE = 11,
+  AIW_UNIMPLEMENTED = 12,
+  AIW_INTERNAL = 13,
+  AIW_UNAVAILABLE = 14,
+  AIW_DATA_LOSS = 15,
+  AIW_UNAUTHENTICATED = 16,
+  /* The RPC succeeded but the service answered success=false; the response
+   * is still returned and its error text is in aiw_error.message. */
+  AIW_SERVICE_ERROR = 17,
+  /* A chat callback returned non-zero; the stream was cancelled. */
+  AIW_CALLBACK_ABORTED = 18,
+  /* Memory allocation failed. */
+  AIW_OUT_OF_MEMORY = 19,
+  /* An RPC was started from inside a libaiw callback. */
+  AIW_RECURSIVE_API_CALL = 20
+} aiw_code;
+
+/* The highest code this version of the header knows. */
+#define AIW_CODE_LAST AIW_RECURSIVE_API_CALL
+
+/*
+ * aiw_code_name: the code's name as in CONTRACT.md ("OK", "CANCELLED", ...,
+ * "UNAUTHENTICATED"; then "SERVICE_ERROR", "CALLBACK_ABORTED",
+ * "OUT_OF_MEMORY", "RECURSIVE_API_CALL"); "UNKNOWN_CODE" for any other value.
+ * Static storage. Any thread.
+ */
+AIW_API const char *aiw_code_name(int code);
+
+/*
+ * aiw_strerror: a short human description of a code ("deadline exceeded").
+ * Static storage, never NULL. Any thread.
+ */
+AIW_API const char *aiw_strerror(int code);
+
+/*
+ * aiw_http_status: the HTTP status of a code, as grpc-gateway maps them
+ * (CONTRACT.md): OK 200, CANCELLED 499, ..., UNAUTHENTICATED 401.
+ * SERVICE_ERROR is 502, CALLBACK_ABORTED 499, OUT_OF_MEMORY and
+ * RECURSIVE_API_CALL 500; unknown values 500. Any thread.
+ */
+AIW_API int aiw_http_status(int code);
+
+#define AIW_ERROR_MESSAGE_SIZE 512
+
+/*
+ * aiw_error: filled by the library on every return of a function that takes
+ * it. Caller-allocated (on the stack is fine); its layout is frozen.
+ *  code         the same value the function returned.
+ *  grpc_status  the gRPC status the call ended with (0..16), or -1 when no
+ *               RPC status applies (argument errors before any RPC, or
+ *               SERVICE_ERROR, whose RPC status was OK: then 0).
+ *  message      NUL-terminated, possibly truncated: the server's status
+ *               message, gRPC's debug error string for transport failures,
+ *               the service's `error` text for SERVICE_ERROR, or the
+ *               library's description of an argument error.
+ */
+typedef struct aiw_error {
+  aiw_code code;
+  int grpc_status;
+  char message[AIW_ERROR_MESSAGE_SIZE];
+} aiw_error;
+
+/* ------------------------------------------------------------------------ */
+/* Global initialisation                                                    */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * aiw_global_init / aiw_global_cleanup: optional, reference-counted. Every
+ * client holds a reference of its own, so programs need not call these; a
+ * program that creates and frees clients repeatedly can hold one reference
+ * to keep gRPC's runtime up in between. Thread-safe. gRPC is shut down when
+ * the last reference (global or client) is released. aiw_global_init returns
+ * AIW_OK or AIW_OUT_OF_MEMORY. Each successful init needs one cleanup.
+ */
+AIW_API aiw_code aiw_global_init(void);
+AIW_API void aiw_global_cleanup(void);
+
+/* ------------------------------------------------------------------------ */
+/* Client options and the client                                            */
+/* ------------------------------------------------------------------------ */
+
+typedef struct aiw_client_options aiw_client_options;
+typedef struct aiw_client aiw_client;
+
+/*
+ * aiw_client_options_new: defaults are plaintext, gRPC's default message
+ * limits (4 MiB received, unlimited sent). NULL if out of memory.
+ * Free with aiw_client_options_free (NULL-safe). One thread at a time.
+ */
+AIW_API aiw_client_options *aiw_client_options_new(void);
+AIW_API void aiw_client_options_free(aiw_client_options *opts);
+
+/*
+ * aiw_client_options_set_max_receive_size / _set_max_send_size: the largest
+ * message, in bytes, the client accepts / sends; 0 means unlimited. A larger
+ * response fails the call with RESOURCE_EXHAUSTED; a larger request is
+ * refused before it is sent, with RESOURCE_EXHAUSTED. Values above INT32_MAX
+ * are INVALID_ARGUMENT.
+ */
+AIW_API aiw_code aiw_client_options_set_max_receive_size(aiw_client_options *opts, size_t bytes);
+AIW_API aiw_code aiw_client_options_set_max_send_size(aiw_client_options *opts, size_t bytes);
+
+/*
+ * aiw_client_options_set_tls: use TLS. All three PEM strings are copied and
+ * may be NULL: root_certs_pem NULL means gRPC's default roots; cert_chain_pem
+ * and private_key_pem together enable mutual TLS (one without the other is
+ * INVALID_ARGUMENT). aiw_client_options_set_server_name overrides the name
+ * checked against the server's certificate (copied; NULL clears it).
+ */
+AIW_API aiw_code aiw_client_options_set_tls(aiw_client_options *opts, const char *root_certs_pem,
+                                            const char *cert_chain_pem, const char *private_key_pem);
+AIW_API aiw_code aiw_client_options_set_server_name(aiw_client_options *opts, const char *name);
+
+/*
+ * aiw_client_options_set_user_agent: a prefix for the user agent (copied;
+ * NULL clears it).
+ */
+AIW_API aiw_code aiw_client_options_set_user_agent(aiw_client_options *opts, const char *user_agent);
+
+/*
+ * aiw_client_new: a client over one gRPC channel to `target` (copied; any
+ * gRPC target: host:port, dns:///host:port, ipv4:a:p,b:p, unix:/path).
+ * `opts` is read during the call only and may be NULL for defaults.
+ * Connecting is lazy: an unreachable server is reported by the first call.
+ * On success *out owns a client, free it with aiw_client_free. On failure
+ * *out is NULL and the code is INVALID_ARGUMENT (NULL or empty target, bad
+ * options) or OUT_OF_MEMORY. Any thread.
+ */
+AIW_API aiw_code aiw_client_new(const char *target, const aiw_client_options *opts, aiw_client **out,
+                                aiw_error *err);
+
+/*
+ * aiw_client_target: the target the client was made with. Borrowed from the
+ * client. Any thread.
+ */
+AIW_API const char *aiw_client_target(const aiw_client *client);
+
+/*
+ * aiw_client_close: cancels every call running through the client (they
+ * return CANCELLED promptly) and refuses new ones with CANCELLED ("client is
+ * closed"). Idempotent, NULL-safe, any thread, also while calls run. The
+ * client must still be freed with aiw_client_free.
+ */
+AIW_API void aiw_client_close(aiw_client *client);
+
+/*
+ * aiw_client_free: closes the client's channel and releases it. NULL-safe.
+ * No call may be running through the client (close it and let the calls
+ * return first); this is the caller's duty and is not checked.
+ */
+AIW_API void aiw_client_free(aiw_client *client);
+
+/* ------------------------------------------------------------------------ */
+/* Cancel tokens and per-call options                                       */
+/* ------------------------------------------------------------------------ */
+
+typedef struct aiw_cancel_token aiw_cancel_token;
+typedef struct aiw_call_options aiw_call_options;
+
+/*
+ * aiw_cancel_token_new: a token that cancels the calls it is attached to
+ * (through aiw_call_options_set_cancel_token). NULL if out of memory. Free
+ * with aiw_cancel_token_free (NULL-safe) once no call uses it.
+ *
+ * aiw_cancel_token_cancel: any thread, at any time, repeatedly. Calls running
+ * with the token return CANCELLED at once; calls started with it later fail
+ * with CANCELLED before sending anything. Not async-signal-safe: from a
+ * signal handler, hand off to a thread (sigwait) first.
+ *
+ * aiw_cancel_token_is_cancelled: 1 once cancelled, else 0. Any thread.
+ *
+ * aiw_cancel_token_reset: makes a token usable again; only when no call is
+ * running with it (for pools of tokens).
+ */
+AIW_API aiw_cancel_token *aiw_cancel_token_new(void);
+AIW_API void aiw_cancel_token_cancel(aiw_cancel_token *token);
+AIW_API int aiw_cancel_token_is_cancelled(const aiw_cancel_token *token);
+AIW_API void aiw_cancel_token_reset(aiw_cancel_token *token);
+AIW_API void aiw_cancel_token_free(aiw_cancel_token *token);
+
+/*
+ * aiw_call_options_new: options for one or many calls. Default: no deadline,
+ * no metadata, fail-fast, no cancel token. NULL if out of memory. Free with
+ * aiw_call_options_free (NULL-safe). May be shared read-only by concurrent
+ * calls; modify from one thread at a time while no call uses it.
+ */
+AIW_API aiw_call_options *aiw_call_options_new(void);
+AIW_API void aiw_call_options_free(aiw_call_options *opts);
+
+/*
+ * aiw_call_options_set_timeout_ms: the deadline of each call, measured from
+ * its start; 0 means none. Negative is INVALID_ARGUMENT.
+ */
+AIW_API aiw_code aiw_call_options_set_timeout_ms(aiw_call_options *opts, int64_t timeout_ms);
+
+/*
+ * aiw_call_options_set_wait_for_ready: non-zero waits for the channel to
+ * connect (until the deadline) instead of failing fast with UNAVAILABLE.
+ */
+AIW_API aiw_code aiw_call_options_set_wait_for_ready(aiw_call_options *opts, int wait_for_ready);
+
+/*
+ * aiw_call_options_add_metadata: appends one request header (key and value
+ * copied). Keys: 1+ chars of [a-z0-9._-] (lower case), not starting with
+ * "grpc-" and not a reserved HTTP/2 header (":..", content-type, te,
+ * user-agent, host, connection...). Values: printable ASCII (0x20..0x7e),
+ * unless the key ends in "-bin", in which case use _add_metadata_bin.
+ * Anything else is INVALID_ARGUMENT, and `err` (may be NULL) says why.
+ */
+AIW_API aiw_code aiw_call_options_add_metadata(aiw_call_options *opts, const char *key, const char *value,
+                                              aiw_error *err);
+
+/*
+ * aiw_call_options_add_metadata_bin: appends a binary header; the key must
+ * end in "-bin"; value is `len` arbitrary bytes (copied; NULL allowed when len
+ * is 0).
+ */
+AIW_API aiw_code aiw_call_options_add_metadata_bin(aiw_call_options *opts, const char *key, const void *value,
+                                                  size_t len, aiw_error *err);
+
+/* aiw_call_options_clear_metadata: removes all request metadata. */
+AIW_API void aiw_call_options_clear_metadata(aiw_call_options *opts);
+
+/*
+ * aiw_call_options_set_cancel_token: attaches a token (borrowed: it must
+ * outlive every call made with these options); NULL detaches.
+ */
+AIW_API aiw_code aiw_call_options_set_cancel_token(aiw_call_options *opts, aiw_cancel_token *token);
+
+/* ------------------------------------------------------------------------ */
+/* Enums of the contract                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef enum aiw_processing_stage {
+  AIW_STAGE_UNKNOWN = 0,
+  AIW_STAGE_QUEUED = 1,
+  AIW_STAGE_DOWNLOADING = 2,
+  AIW_STAGE_PROCESSING = 3,
+  AIW_STAGE_EMBEDDING = 4,
+  AIW_STAGE_COMPLETED = 5,
+  AIW_STAGE_FAILED = 6
+} aiw_processing_stage;
+
+typedef enum aiw_embedding_type {
+  AIW_EMBEDDING_UNKNOWN = 0,
+  AIW_EMBEDDING_SEMANTIC = 1,
+  AIW_EMBEDDING_VISUAL = 2,
+  AIW_EMBEDDING_BOTH = 3
+} aiw_embedding_type;
+
+typedef enum aiw_search_type {
+  AIW_SEARCH_UNKNOWN = 0,
+  AIW_SEARCH_SEMANTIC = 1,
+  AIW_SEARCH_VISUAL = 2,
+  AIW_SEARCH_HYBRID = 3
+} aiw_search_type;
+
+/*
+ * aiw_processing_stage_name / aiw_embedding_type_name / aiw_search_type_name:
+ * the proto enum value name ("STAGE_COMPLETED", "EMBEDDING_BOTH",
+ * "SEARCH_HYBRID"); NULL for a value the contract does not define. Static.
+ */
+AIW_API const char *aiw_processing_stage_name(int stage);
+AIW_API const char *aiw_embedding_type_name(int type);
+AIW_API const char *aiw_search_type_name(int type);
+
+/*
+ * Setters below return AIW_OK, AIW_INVALID_ARGUMENT (NULL object, NULL
+ * string, a string that is not valid UTF-8 -- proto3 strings must be --, an
+ * enum value outside the contract) or AIW_OUT_OF_MEMORY. On failure the
+ * object is unchanged. Strings are NUL-terminated and copied.
+ */
+
+/* ------------------------------------------------------------------------ */
+/* Search results (shared by VectorSearch and ChatStream sources)           */
+/* ------------------------------------------------------------------------ */
+
+typedef struct aiw_search_result aiw_search_result;
+
+/*
+ * Getters of one SearchResult. The result is borrowed from the response or
+ * chat chunk it came from. Strings are never NULL ("" when unset, or when
+ * `result` is NULL); numbers are 0 for a NULL result.
+ * aiw_search_result_metadata_key/_value: the i-th entry (0 <= i < count) in
+ * wire order; NULL when out of range. aiw_search_result_metadata_get: the
+ * value for `key` (the last one if repeated), or NULL.
+ */
+AIW_API const char *aiw_search_result_asset_id(const aiw_search_result *result);
+AIW_API float aiw_search_result_score(const aiw_search_result *result);
+AIW_API const char *aiw_search_result_caption(const aiw_search_result *result);
+AIW_API const char *aiw_search_result_mime_type(const aiw_search_result *result);
+AIW_API const char *aiw_search_result_thumbnail_url(const aiw_search_result *result);
+AIW_API size_t aiw_search_result_metadata_count(const aiw_search_result *result);
+AIW_API const char *aiw_search_result_metadata_key(const aiw_search_result *result, size_t i);
+AIW_API const char *aiw_search_result_metadata_value(const aiw_search_result *result, size_t i);
+AIW_API const char *aiw_search_result_metadata_get(const aiw_search_result *result, const char *key);
+
+/* ------------------------------------------------------------------------ */
+/* ProcessAsset                                                             */
+/* ------------------------------------------------------------------------ */
+
+typedef struct aiw_asset_request aiw_asset_request;
+typedef struct aiw_process_status aiw_process_status;
+
+/*
+ * AssetRequest. asset_id, file_path and mime_type are required (an empty one
+ * fails the call with INVALID_ARGUMENT). Options (ProcessingOptions) are sent
+ * when any option setter was called. NULL if out of memory; free with
+ * aiw_asset_request_free (NULL-safe).
+ */
+AIW_API aiw_asset_request *aiw_asset_request_new(void);
+AIW_API void aiw_asset_request_free(aiw_asset_request *req);
+AIW_API aiw_code aiw_asset_request_set_asset_id(aiw_asset_request *req, const char *asset_id);
+AIW_API aiw_code aiw_asset_request_set_file_path(aiw_asset_request *req, const char *file_path);
+AIW_API aiw_code aiw_asset_request_set_mime_type(aiw_asset_request *req, const char *mime_type);
+AIW_API aiw_code aiw_asset_request_set_enable_ocr(aiw_asset_request *req, int enable);
+AIW_API aiw_code aiw_asset_request_set_enable_caption(aiw_asset_request *req, int enable);
+AIW_API aiw_code aiw_asset_request_set_enable_embedding(aiw_asset_request *req, int enable);
+AIW_API aiw_code aiw_asset_request_set_enable_summary(aiw_asset_request *req, int enable);
+AIW_API aiw_code aiw_asset_request_set_max_chunk_size(aiw_asset_request *req, int32_t max_chunk_size);
+
+/*
+ * aiw_process_asset: the ProcessAsset RPC, blocking. `opts` may be NULL.
+ * On AIW_OK and AIW_SERVICE_ERROR, *out owns the response (free with
+ * aiw_process_status_free); on any other code *out is NULL. Any thread.
+ */
+AIW_API aiw_code aiw_process_asset(aiw_client *client, const aiw_asset_request *req,
+                                  const aiw_call_options *opts, aiw_process_status **out, aiw_error *err);
+
+/* ProcessStatus getters: 0 / "" for a NULL status. The error string is
+ * borrowed from the status. */
+AIW_API int aiw_process_status_success(const aiw_process_status *status);
+AIW_API const char *aiw_process_status_error(const aiw_process_status *status);
+AIW_API aiw_processing_stage aiw_process_status_stage(const aiw_process_status *status);
+AIW_API float aiw_process_status_progress(const aiw_process_status *status);
+AIW_API void aiw_process_status_free(aiw_process_status *status);
+
+/* ------------------------------------------------------------------------ */
+/* GetEmbedding                                                             */
+/* ------------------------------------------------------------------------ */
+
+typedef struct aiw_embedding_request aiw_embedding_request;
+typedef struct aiw_embedding_response aiw_embedding_response;
+
+/*
+ * EmbeddingRequest. The content oneof is text or image: setting one clears
+ * the other; a request with neither fails the call with INVALID_ARGUMENT.
+ * set_image copies `len` bytes of `data` (any bytes, NUL included; NULL only
+ * when len is 0) and the format string (may be NULL for "").
+ */
+AIW_API aiw_embedding_request *aiw_embedding_request_new(void);
+AIW_API void aiw_embedding_request_free(aiw_embedding_request *req);
+AIW_API aiw_code aiw_embedding_request_set_text(aiw_embedding_request *req, const char *text);
+AIW_API aiw_code aiw_embedding_request_set_image(aiw_embedding_request *req, const void *data, size_t len,
+                                                const char *format);
+AIW_API aiw_code aiw_embedding_request_set_type(aiw_embedding_request *req, aiw_embedding_type type);
+
+/*
+ * aiw_get_embedding: the GetEmbedding RPC, blocking. Ownership and codes as
+ * aiw_process_asset; free the response with aiw_embedding_response_free.
+ */
+AIW_API aiw_code aiw_get_embedding(aiw_client *client, const aiw_embedding_request *req,
+                                  const aiw_call_options *opts, aiw_embedding_response **out, aiw_error *err);
+
+/*
+ * The vectors, read in one call: a pointer to `*len` floats borrowed from the
+ * response (NULL with *len 0 when empty). `len` may be NULL.
+ */
+AIW_API const float *aiw_embedding_response_semantic_vector(const aiw_embedding_response *resp, size_t *len);
+AIW_API const float *aiw_embedding_response_visual_vector(const aiw_embedding_response *resp, size_t *len);
+AIW_API int aiw_embedding_response_success(const aiw_embedding_response *resp);
+AIW_API const char *aiw_embedding_response_error(const aiw_embedding_response *resp);
+AIW_API void aiw_embedding_response_free(aiw_embedding_response *resp);
+
+/* ------------------------------------------------------------------------ */
+/* VectorSearch                                                             */
+/* ------------------------------------------------------------------------ */
+
+typedef struct aiw_search_request aiw_search_request;
+typedef struct aiw_search_response aiw_search_response;
+
+/*
+ * SearchRequest. query is required (empty fails the call with
+ * INVALID_ARGUMENT). add_filter appends to `filters`; clear_filters empties it.
+ * limit must be >= 0 (0: the service's default).
+ */
+AIW_API aiw_search_request *aiw_search_request_new(void);
+AIW_API void aiw_search_request_free(aiw_search_request *req);
+AIW_API aiw_code aiw_search_request_set_query(aiw_search_request *req, const char *query);
+AIW_API aiw_code aiw_search_request_set_type(aiw_search_request *req, aiw_search_type type);
+AIW_API aiw_code aiw_search_request_set_limit(aiw_search_request *req, int32_t limit);
+AIW_API aiw_code aiw_search_request_set_threshold(aiw_search_request *req, float threshold);
+AIW_API aiw_code aiw_search_request_add_filter(aiw_search_request *req, const char *filter);
+AIW_API void aiw_search_request_clear_filters(aiw_search_request *req);
+
+/*
+ * aiw_vector_search: the VectorSearch RPC, blocking. Ownership and codes as
+ * aiw_process_asset; free the response with aiw_search_response_free.
+ */
+AIW_API aiw_code aiw_vector_search(aiw_client *client, const aiw_search_request *req,
+                                  const aiw_call_options *opts, aiw_search_response **out, aiw_error *err);
+
+/* SearchResponse getters. aiw_search_response_result: the i-th result,
+ * borrowed from the response; NULL when out of range. */
+AIW_API size_t aiw_search_response_result_count(const aiw_search_response *resp);
+AIW_API const aiw_search_result *aiw_search_response_result(const aiw_search_response *resp, size_t i);
+AIW_API int32_t aiw_search_response_total_count(const aiw_search_response *resp);
+AIW_API int aiw_search_response_success(const aiw_search_response *resp);
+AIW_API const char *aiw_search_response_error(const aiw_search_response *resp);
+AIW_API void aiw_search_response_free(aiw_search_response *resp);
+
+/* ------------------------------------------------------------------------ */
+/* ChatStream                                                               */
+/* ------------------------------------------------------------------------ */
+
+typedef struct aiw_chat_request aiw_chat_request;
+typedef struct aiw_chat_response aiw_chat_response;
+
+/*
+ * ChatRequest. query is required (empty fails the call with
+ * INVALID_ARGUMENT). add_history appends a ChatMessage (role and content
+ * copied; role is usually "user" or "assistant"; timestamp in Unix seconds).
+ * Options (ChatOptions) are sent when any option setter was called.
+ */
+AIW_API aiw_chat_request *aiw_chat_request_new(void);
+AIW_API void aiw_chat_request_free(aiw_chat_request *req);
+AIW_API aiw_code aiw_chat_request_set_query(aiw_chat_request *req, const char *query);
+AIW_API aiw_code aiw_chat_request_add_history(aiw_chat_request *req, const char *role, const char *content,
+                                             int64_t timestamp);
+AIW_API void aiw_chat_request_clear_history(aiw_chat_request *req);
+AIW_API aiw_code aiw_chat_request_set_max_context_docs(aiw_chat_request *req, int32_t max_context_docs);
+AIW_API aiw_code aiw_chat_request_set_similarity_threshold(aiw_chat_request *req, float threshold);
+AIW_API aiw_code aiw_chat_request_set_include_images(aiw_chat_request *req, int include_images);
+AIW_API aiw_code aiw_chat_request_set_stream_response(aiw_chat_request *req, int stream_response);
+
+/*
+ * aiw_chat_chunk_fn: called once per ChatResponse, in order, on the thread
+ * that called aiw_chat_stream, inside that call. `chunk` is borrowed and
+ * valid only during the callback. Return 0 to go on; any other value cancels
+ * the stream at once and aiw_chat_stream returns AIW_CALLBACK_ABORTED.
+ * Starting an RPC from inside the callback is refused (RECURSIVE_API_CALL).
+ */
+typedef int (*aiw_chat_chunk_fn)(const aiw_chat_response *chunk, void *userdata);
+
+/*
+ * aiw_chat_stream: the ChatStream RPC, blocking until the stream ends.
+ * Returns AIW_OK after the last message; the gRPC code if the stream failed
+ * (chunks received before the failure were delivered first);
+ * AIW_CALLBACK_ABORTED if the callback stopped it; AIW_CANCELLED if a cancel
+ * token fired or the client was closed. `userdata` is passed through
+ * untouched. Any thread.
+ */
+AIW_API aiw_code aiw_chat_stream(aiw_client *client, const aiw_chat_request *req, const aiw_call_options *opts,
+                                aiw_chat_chunk_fn on_chunk, void *userdata, aiw_error *err);
+
+/* ChatResponse getters; everything is borrowed from `chunk`. */
+AIW_API const char *aiw_chat_response_chunk(const aiw_chat_response *chunk);
+AIW_API int aiw_chat_response_is_final(const aiw_chat_response *chunk);
+AIW_API size_t aiw_chat_response_source_count(const aiw_chat_response *chunk);
+AIW_API const aiw_search_result *aiw_chat_response_source(const aiw_chat_response *chunk, size_t i);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* AIW_H */
