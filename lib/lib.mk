@@ -60,9 +60,13 @@ $(LIB_SO_NAME): $(LIB_SO_REAL)
 $(LIB_SO_LINK): $(LIB_SO_NAME)
 	ln -sf $(notdir $<) $@
 
+# One relocatable object whose hidden symbols are made local, so that the
+# static library, like the shared one, exports only aiw_* names.
 $(LIB_A): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	$(LD) -r -o $(BUILD)/obj/libaiw-all.o $^
+	objcopy --localize-hidden $(BUILD)/obj/libaiw-all.o
+	rm -f $@ && ar rcs $@ $(BUILD)/obj/libaiw-all.o
 
 # In-tree pkg-config file: lets cgo and other builds link build/lib directly.
 $(LIB_PC): lib/aiw.pc.in Makefile lib/lib.mk

@@ -1,0 +1,234 @@
+/* call.c -- the call engine: build the request, start the batches, decode
+ * the responses, work out the result, release everything. It never waits:
+ * whoever owns the completion queue feeds it events (blocking.c gives each
+ * call a queue of its own). */
+#include <stdlib.h>
+#include <string.h>
+
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+
+#include "internal.h"
+
+const aiw_method aiw__methods[AIW_METHOD_COUNT] = {
+    [AIW_METHOD_PROCESS_ASSET] = {"/ai_service.AiWorker/ProcessAsset", &ai_service__process_status__descriptor, 0,
+                                  AIW_METHOD_PROCESS_ASSET},
+    [AIW_METHOD_CHAT_STREAM] = {"/ai_service.AiWorker/ChatStream", &ai_service__chat_response__descriptor, 1,
+                                AIW_METHOD_CHAT_STREAM},
+    [AIW_METHOD_GET_EMBEDDING] = {"/ai_service.AiWorker/GetEmbedding", &ai_service__embedding_response__descriptor, 0,
+                                  AIW_METHOD_GET_EMBEDDING},
+    [AIW_METHOD_VECTOR_SEARCH] = {"/ai_service.AiWorker/VectorSearch", &ai_service__search_response__descriptor, 0,
+                                  AIW_METHOD_VECTOR_SEARCH},
+};
+
+static grpc_byte_buffer *pack_request(const ProtobufCMessage *request) {
+  size_t size = protobuf_c_message_get_packed_size(request);
+  grpc_slice slice = grpc_slice_malloc(size);
+  protobuf_c_message_pack(request, GRPC_SLICE_START_PTR(slice));
+  grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
+  grpc_slice_unref(slice);
+  return bb;
+}
+
+static gpr_timespec deadline_of(const aiw_call_options *opts) {
+  if (!opts || opts->timeout_ms == 0) return gpr_inf_future(GPR_CLOCK_MONOTONIC);
+  return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(opts->timeout_ms, GPR_TIMESPAN));
+}
+
+static int build_metadata(aiw_call *c, const aiw_call_options *opts) {
+  if (!opts || opts->n_metadata == 0) return 1;
+  c->send_md = calloc(opts->n_metadata, sizeof *c->send_md);
+  if (!c->send_md) return 0;
+  /* Static slices point into the options, which the caller keeps alive for
+   * the whole call; gRPC copies what it keeps beyond the batch. */
+  for (size_t i = 0; i < opts->n_metadata; i++) {
+    c->send_md[i].key = grpc_slice_from_static_buffer(opts->metadata[i].key, opts->metadata[i].key_len);
+    c->send_md[i].value = grpc_slice_from_static_buffer(opts->metadata[i].value, opts->metadata[i].value_len);
+  }
+  c->n_send_md = opts->n_metadata;
+  return 1;
+}
+
+static aiw_code start_batches(aiw_call *c, const aiw_call_options *opts, aiw_error *err) {
+  grpc_op ops[6];
+  memset(ops, 0, sizeof ops);
+  ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+  ops[0].data.send_initial_metadata.count = c->n_send_md;
+  ops[0].data.send_initial_metadata.metadata = c->send_md;
+  if (opts && opts->wait_for_ready)
+    ops[0].flags = GRPC_INITIAL_METADATA_WAIT_FOR_READY | GRPC_INITIAL_METADATA_WAIT_FOR_READY_EXPLICITLY_SET;
+  ops[1].op = GRPC_OP_SEND_MESSAGE;
+  ops[1].data.send_message.send_message = c->send_buffer;
+  ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+  ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+  ops[3].data.recv_initial_metadata.recv_initial_metadata = &c->recv_initial_md;
+  ops[4].op = GRPC_OP_RECV_MESSAGE;
+  ops[4].data.recv_message.recv_message = &c->recv_buffer;
+  ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+  ops[5].data.recv_status_on_client.trailing_metadata = &c->recv_trailing_md;
+  ops[5].data.recv_status_on_client.status = &c->status;
+  ops[5].data.recv_status_on_client.status_details = &c->status_details;
+  ops[5].data.recv_status_on_client.error_string = &c->error_string;
+
+  grpc_call_error e;
+  if (!c->method->server_streaming) {
+    /* Unary: everything in one batch, one completion. */
+    e = grpc_call_start_batch(c->call, ops, 6, &c->unary_tag, NULL);
+    if (e == GRPC_CALL_OK) c->status_pending = 1;
+  } else {
+    e = grpc_call_start_batch(c->call, ops, 5, &c->recv_tag, NULL);
+    if (e == GRPC_CALL_OK) {
+      c->recv_pending = 1;
+      e = grpc_call_start_batch(c->call, ops + 5, 1, &c->status_tag, NULL);
+      if (e == GRPC_CALL_OK) c->status_pending = 1;
+    }
+  }
+  if (e != GRPC_CALL_OK) {
+    grpc_call_cancel(c->call, NULL); /* lets whatever was started complete */
+    return aiw__fail(err, AIW_INTERNAL, -1, "grpc_call_start_batch failed (grpc_call_error %d)", (int)e);
+  }
+  return AIW_OK;
+}
+
+aiw_code aiw__call_start(aiw_call *c, aiw_client *client, const aiw_method *method, const ProtobufCMessage *request,
+                         const aiw_call_options *opts, grpc_completion_queue *cq, aiw_error *err) {
+  memset(c, 0, sizeof *c);
+  c->client = client;
+  c->method = method;
+  c->cq = cq;
+  c->unary_tag = (aiw_batch_tag){AIW_BATCH_UNARY, c};
+  c->recv_tag = (aiw_batch_tag){AIW_BATCH_RECV, c};
+  c->status_tag = (aiw_batch_tag){AIW_BATCH_STATUS, c};
+  grpc_metadata_array_init(&c->recv_initial_md);
+  grpc_metadata_array_init(&c->recv_trailing_md);
+  c->status_details = grpc_empty_slice();
+
+  size_t size = protobuf_c_message_get_packed_size(request);
+  size_t max_send = aiw__client_max_send(client);
+  if (max_send && size > max_send)
+    return aiw__fail(err, AIW_RESOURCE_EXHAUSTED, -1,
+                     "request of %zu bytes is larger than the client's max send size (%zu bytes)", size, max_send);
+  if (!build_metadata(c, opts)) return aiw__fail(err, AIW_OUT_OF_MEMORY, -1, "out of memory");
+  c->send_buffer = pack_request(request);
+
+  c->call = grpc_channel_create_registered_call(aiw__client_channel(client), NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+                                                aiw__client_registered_method(client, method->index),
+                                                deadline_of(opts), NULL);
+  if (!c->call) return aiw__fail(err, AIW_INTERNAL, -1, "grpc_channel_create_registered_call failed");
+  /* Registered before any batch starts, so a cancel cannot be missed. */
+  if (!aiw__client_register_call(client, c)) return aiw__fail(err, AIW_CANCELLED, 1, "client is closed");
+  c->registered = 1;
+  if (opts && opts->token && !aiw__token_register_call(opts->token, c))
+    return aiw__fail(err, AIW_CANCELLED, 1, "cancelled by its cancel token before it started");
+  return start_batches(c, opts, err);
+}
+
+void aiw__call_on_event(aiw_call *c, aiw_batch_tag *tag, int success) {
+  switch (tag->kind) {
+  case AIW_BATCH_UNARY:
+    c->status_pending = 0;
+    break;
+  case AIW_BATCH_RECV:
+    c->recv_pending = 0;
+    if (!success || !c->recv_buffer) c->end_of_stream = 1;
+    break;
+  case AIW_BATCH_STATUS:
+    c->status_pending = 0;
+    break;
+  }
+}
+
+int aiw__call_done(const aiw_call *c) { return !c->recv_pending && !c->status_pending; }
+
+void aiw__call_cancel(aiw_call *c, aiw_cancel_reason reason) {
+  int none = AIW_CANCEL_NONE;
+  atomic_compare_exchange_strong(&c->cancel_reason, &none, (int)reason);
+  if (c->call) grpc_call_cancel(c->call, NULL);
+}
+
+aiw_code aiw__call_take_message(aiw_call *c, ProtobufCMessage **out, aiw_error *err) {
+  *out = NULL;
+  grpc_byte_buffer *bb = c->recv_buffer;
+  c->recv_buffer = NULL;
+  if (!bb) return aiw__ok(err);
+
+  grpc_byte_buffer_reader reader;
+  if (!grpc_byte_buffer_reader_init(&reader, bb)) {
+    grpc_byte_buffer_destroy(bb);
+    aiw__call_cancel(c, AIW_CANCEL_DECODE);
+    return aiw__fail(err, AIW_INTERNAL, -1, "could not read the %s response (decompression failed)",
+                     c->method->response->name);
+  }
+  /* A single-slice message is unpacked in place; otherwise one copy. */
+  ProtobufCMessage *msg;
+  size_t len;
+  grpc_slice *first = NULL;
+  if (reader.buffer_out->data.raw.slice_buffer.count == 1 && grpc_byte_buffer_reader_peek(&reader, &first)) {
+    len = GRPC_SLICE_LENGTH(*first);
+    msg = protobuf_c_message_unpack(c->method->response, NULL, len, GRPC_SLICE_START_PTR(*first));
+  } else {
+    grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
+    len = GRPC_SLICE_LENGTH(all);
+    msg = protobuf_c_message_unpack(c->method->response, NULL, len, GRPC_SLICE_START_PTR(all));
+    grpc_slice_unref(all);
+  }
+  grpc_byte_buffer_reader_destroy(&reader);
+  grpc_byte_buffer_destroy(bb);
+  if (!msg) {
+    aiw__call_cancel(c, AIW_CANCEL_DECODE);
+    return aiw__fail(err, AIW_INTERNAL, -1, "could not decode the response: %zu bytes that are not a valid %s message",
+                     len, c->method->response->name);
+  }
+  *out = msg;
+  return aiw__ok(err);
+}
+
+aiw_code aiw__call_recv_next(aiw_call *c, aiw_error *err) {
+  grpc_op op;
+  memset(&op, 0, sizeof op);
+  op.op = GRPC_OP_RECV_MESSAGE;
+  op.data.recv_message.recv_message = &c->recv_buffer;
+  grpc_call_error e = grpc_call_start_batch(c->call, &op, 1, &c->recv_tag, NULL);
+  if (e != GRPC_CALL_OK) {
+    grpc_call_cancel(c->call, NULL);
+    return aiw__fail(err, AIW_INTERNAL, -1, "grpc_call_start_batch (receive) failed (grpc_call_error %d)", (int)e);
+  }
+  c->recv_pending = 1;
+  return AIW_OK;
+}
+
+aiw_code aiw__call_result(aiw_call *c, aiw_error *err) {
+  int reason = atomic_load(&c->cancel_reason);
+  if (reason == AIW_CANCEL_CALLBACK)
+    return aiw__fail(err, AIW_CALLBACK_ABORTED, AIW_CANCELLED,
+                     "the chunk callback returned non-zero; the stream was cancelled");
+  if (c->status == GRPC_STATUS_OK) return aiw__ok(err);
+  if (reason == AIW_CANCEL_TOKEN) return aiw__fail(err, AIW_CANCELLED, c->status, "cancelled by its cancel token");
+  if (reason == AIW_CANCEL_CLIENT_CLOSED) return aiw__fail(err, AIW_CANCELLED, c->status, "client is closed");
+  aiw_code code = (int)c->status > 0 && (int)c->status <= (int)AIW_UNAUTHENTICATED ? (aiw_code)c->status : AIW_UNKNOWN;
+  size_t n = GRPC_SLICE_LENGTH(c->status_details);
+  if (n > 0)
+    return aiw__fail(err, code, c->status, "%.*s", (int)(n < AIW_ERROR_MESSAGE_SIZE ? n : AIW_ERROR_MESSAGE_SIZE),
+                     (const char *)GRPC_SLICE_START_PTR(c->status_details));
+  if (c->error_string) return aiw__fail(err, code, c->status, "%s", c->error_string);
+  return aiw__fail(err, code, c->status, "%s", aiw_strerror(code));
+}
+
+void aiw__call_release(aiw_call *c) {
+  if (c->token) aiw__token_unregister_call(c->token, c);
+  if (c->registered) aiw__client_unregister_call(c->client, c);
+  c->registered = 0;
+  grpc_metadata_array_destroy(&c->recv_initial_md);
+  grpc_metadata_array_destroy(&c->recv_trailing_md);
+  if (c->send_buffer) grpc_byte_buffer_destroy(c->send_buffer);
+  if (c->recv_buffer) grpc_byte_buffer_destroy(c->recv_buffer);
+  c->send_buffer = c->recv_buffer = NULL;
+  grpc_slice_unref(c->status_details);
+  if (c->error_string) gpr_free((void *)c->error_string);
+  c->error_string = NULL;
+  free(c->send_md);
+  c->send_md = NULL;
+  if (c->call) grpc_call_unref(c->call);
+  c->call = NULL;
+}

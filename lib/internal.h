@@ -1,0 +1,212 @@
+/*
+ * internal.h -- what the modules of libaiw share. Never installed.
+ *
+ * This is the only header (with the generated ai_service.pb-c.h) that names
+ * gRPC or protobuf-c types. Every function here is hidden by
+ * -fvisibility=hidden and the version script; the aiw__ prefix marks it
+ * internal.
+ */
+#ifndef AIW_INTERNAL_H
+#define AIW_INTERNAL_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <grpc/grpc.h>
+
+#include "aiw.h"
+#include "ai_service.pb-c.h"
+
+/* ---- errors (error.c) ---------------------------------------------------- */
+
+/* Fills `err` (may be NULL) and returns `code`. grpc_status -1: none. */
+aiw_code aiw__fail(aiw_error *err, aiw_code code, int grpc_status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Fills `err` (may be NULL) with success and returns AIW_OK. */
+aiw_code aiw__ok(aiw_error *err);
+
+/* ---- strings (strings.c) ------------------------------------------------- */
+
+/* 1 when `s` (NUL-terminated) is valid UTF-8 as proto3 requires. */
+int aiw__utf8_valid(const char *s, size_t len);
+/* Replaces *slot (a protobuf-c string, possibly protobuf_c_empty_string) with
+ * a copy of `value`; validates UTF-8. */
+aiw_code aiw__set_string(char **slot, const char *value);
+/* Frees a protobuf-c string slot set by aiw__set_string. */
+void aiw__free_string(char *s);
+/* Appends a copy of `value` to a growable string array. */
+aiw_code aiw__append_string(char ***array, size_t *n, const char *value);
+
+/* ---- callbacks (runtime.c) ------------------------------------------------ */
+
+/* Non-zero while this thread is inside a libaiw callback. */
+int aiw__in_callback(void);
+void aiw__enter_callback(void);
+void aiw__leave_callback(void);
+
+/* ---- options ------------------------------------------------------------ */
+
+struct aiw_client_options {
+  size_t max_receive_size; /* 0: gRPC's default (4 MiB) -- see has_max_receive */
+  int has_max_receive;
+  size_t max_send_size;    /* 0: unlimited */
+  int use_tls;
+  char *root_certs_pem;
+  char *cert_chain_pem;
+  char *private_key_pem;
+  char *server_name;
+  char *user_agent;
+};
+
+typedef struct aiw_metadata_entry {
+  char *key;
+  char *value;
+  size_t key_len;
+  size_t value_len;
+} aiw_metadata_entry;
+
+struct aiw_call_options {
+  int64_t timeout_ms; /* 0: none */
+  int wait_for_ready;
+  aiw_metadata_entry *metadata;
+  size_t n_metadata;
+  size_t cap_metadata;
+  aiw_cancel_token *token; /* borrowed */
+};
+
+/* ---- the call engine (call.c) -------------------------------------------- */
+
+/* One RPC of the AiWorker service. */
+typedef struct aiw_method {
+  const char *path; /* "/ai_service.AiWorker/GetEmbedding" */
+  const ProtobufCMessageDescriptor *response;
+  int server_streaming;
+  int index; /* into the client's registered-call handles */
+} aiw_method;
+
+enum { AIW_METHOD_PROCESS_ASSET, AIW_METHOD_CHAT_STREAM, AIW_METHOD_GET_EMBEDDING, AIW_METHOD_VECTOR_SEARCH,
+       AIW_METHOD_COUNT };
+extern const aiw_method aiw__methods[AIW_METHOD_COUNT];
+
+/* Why the library cancelled a call itself (it then reports its own message). */
+typedef enum aiw_cancel_reason {
+  AIW_CANCEL_NONE = 0,
+  AIW_CANCEL_TOKEN,
+  AIW_CANCEL_CLIENT_CLOSED,
+  AIW_CANCEL_CALLBACK,
+  AIW_CANCEL_DECODE
+} aiw_cancel_reason;
+
+/* Tags: the address of one of these inside the call identifies the batch. */
+typedef enum aiw_batch_kind { AIW_BATCH_UNARY, AIW_BATCH_RECV, AIW_BATCH_STATUS } aiw_batch_kind;
+typedef struct aiw_batch_tag {
+  aiw_batch_kind kind;
+  struct aiw_call *call;
+} aiw_batch_tag;
+
+/*
+ * One RPC in flight. The engine builds the request, starts the batches,
+ * decodes responses and releases everything in aiw__call_release; it does
+ * not care which completion queue delivers its events (the blocking API
+ * gives each call a queue of its own; an asynchronous API can share one).
+ */
+typedef struct aiw_call {
+  aiw_client *client;
+  const aiw_method *method;
+  grpc_call *call;
+  grpc_completion_queue *cq;
+  aiw_cancel_token *token;
+
+  grpc_metadata *send_md;
+  size_t n_send_md;
+  grpc_byte_buffer *send_buffer;
+  grpc_byte_buffer *recv_buffer;
+  grpc_metadata_array recv_initial_md;
+  grpc_metadata_array recv_trailing_md;
+  grpc_status_code status;
+  grpc_slice status_details;
+  const char *error_string;
+
+  aiw_batch_tag unary_tag, recv_tag, status_tag;
+  int recv_pending;   /* a RECV batch is outstanding */
+  int status_pending; /* the STATUS (or UNARY) batch is outstanding */
+  int end_of_stream;
+  int registered;     /* in the client's registry */
+
+  /* Set under the client's / token's lock when the library cancels. */
+  _Atomic int cancel_reason; /* an aiw_cancel_reason */
+
+  /* Registry links (client: every call; token: calls using it). */
+  struct aiw_call *client_prev, *client_next;
+  struct aiw_call *token_prev, *token_next;
+} aiw_call;
+
+/*
+ * aiw__call_start: validates the client state and options, packs `request`,
+ * creates the grpc_call on `cq`, registers it with the client and the token
+ * and starts its batches (unary: one batch; server streaming: send + first
+ * receive, and status). On failure nothing is left to release.
+ */
+aiw_code aiw__call_start(aiw_call *c, aiw_client *client, const aiw_method *method,
+                         const ProtobufCMessage *request, const aiw_call_options *opts,
+                         grpc_completion_queue *cq, aiw_error *err);
+
+/* aiw__call_on_event: feeds one completion (tag, success) to the call. */
+void aiw__call_on_event(aiw_call *c, aiw_batch_tag *tag, int success);
+
+/* 1 when nothing is outstanding and the status is known. */
+int aiw__call_done(const aiw_call *c);
+
+/* Takes the received message (NULL at end of stream) and decodes it;
+ * on a decode failure returns AIW_INTERNAL and cancels the call. */
+aiw_code aiw__call_take_message(aiw_call *c, ProtobufCMessage **out, aiw_error *err);
+
+/* Starts the next RECV batch of a stream. */
+aiw_code aiw__call_recv_next(aiw_call *c, aiw_error *err);
+
+/* Cancels the call for `reason` (first reason wins). Thread-safe. */
+void aiw__call_cancel(aiw_call *c, aiw_cancel_reason reason);
+
+/* The call's outcome from its status (after aiw__call_done). */
+aiw_code aiw__call_result(aiw_call *c, aiw_error *err);
+
+/* Unregisters and releases everything the call holds. Always runs once. */
+void aiw__call_release(aiw_call *c);
+
+/* ---- the blocking driver (blocking.c) ------------------------------------ */
+
+/* Per-message callback of a blocking streaming call: non-zero stops. */
+typedef int (*aiw__message_fn)(const ProtobufCMessage *msg, void *userdata);
+
+/*
+ * aiw__blocking_unary: one unary RPC on a completion queue of its own.
+ * *out owns the decoded response on AIW_OK (free with
+ * protobuf_c_message_free_unpacked).
+ */
+aiw_code aiw__blocking_unary(aiw_client *client, int method, const ProtobufCMessage *request,
+                             const aiw_call_options *opts, ProtobufCMessage **out, aiw_error *err);
+
+/* aiw__blocking_stream: one server-streaming RPC, `fn` per message. */
+aiw_code aiw__blocking_stream(aiw_client *client, int method, const ProtobufCMessage *request,
+                              const aiw_call_options *opts, aiw__message_fn fn, void *userdata,
+                              aiw_error *err);
+
+/* ---- client registry (client.c, cancel_token.c) --------------------------- */
+
+grpc_channel *aiw__client_channel(aiw_client *client);
+void *aiw__client_registered_method(aiw_client *client, int method);
+size_t aiw__client_max_send(const aiw_client *client);
+size_t aiw__client_max_receive(const aiw_client *client);
+/* Register / unregister a call; register fails (returns 0) when closed. */
+int aiw__client_register_call(aiw_client *client, aiw_call *c);
+void aiw__client_unregister_call(aiw_client *client, aiw_call *c);
+/* Register fails (returns 0) when the token is already cancelled. */
+int aiw__token_register_call(aiw_cancel_token *token, aiw_call *c);
+void aiw__token_unregister_call(aiw_cancel_token *token, aiw_call *c);
+
+/* Common checks of the blocking RPC entry points. */
+aiw_code aiw__check_rpc_args(const void *client, const void *req, const char *what, aiw_error *err);
+
+#endif /* AIW_INTERNAL_H */
