@@ -72,7 +72,8 @@ $(LIB_A): $(LIB_OBJS)
 $(LIB_PC): lib/aiw.pc.in Makefile lib/lib.mk
 	@mkdir -p $(dir $@)
 	sed -e 's|@PREFIX@|$(abspath $(BUILD))|' -e 's|@LIBDIR@|$(abspath $(LIB_DIR))|' \
-	    -e 's|@INCLUDEDIR@|$(abspath include)|' -e 's|@VERSION@|$(LIB_VERSION)|' $< > $@
+	    -e 's|@INCLUDEDIR@|$(abspath include)|' -e 's|@VERSION@|$(LIB_VERSION)|' \
+	    -e 's|@RPATH@|-Wl,-rpath,$${libdir} |' $< > $@
 
 $(BUILD)/asan/obj/lib/%.o: lib/%.c $(LIB_HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
@@ -101,6 +102,6 @@ install-lib: lib
 	ln -sf $(LIB_SONAME) $(LIBDIR_INSTALL)/libaiw.so
 	install -m 644 $(LIB_A) $(LIBDIR_INSTALL)/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(PREFIX)/lib|' -e 's|@INCLUDEDIR@|$(PREFIX)/include|' \
-	    -e 's|@VERSION@|$(LIB_VERSION)|' lib/aiw.pc.in > $(LIBDIR_INSTALL)/pkgconfig/aiw.pc
+	    -e 's|@VERSION@|$(LIB_VERSION)|' -e 's|@RPATH@||' lib/aiw.pc.in > $(LIBDIR_INSTALL)/pkgconfig/aiw.pc
 
 install: install-lib
