@@ -26,5 +26,20 @@ soname=$(readelf -d "$lib" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 [ "$soname" = libaiw.so.1 ] && ok "SONAME is $soname" || bad "SONAME is '$soname', want libaiw.so.1"
 static_stray=$(nm -g --defined-only "$(dirname "$lib")/libaiw.a" 2>/dev/null | awk 'NF==3 {print $3}' | grep -v '^aiw_' || true)
 [ -z "$static_stray" ] && ok "libaiw.a defines only aiw_* globals" || bad "libaiw.a leaks: $static_stray"
+# 5. abidiff against the recorded baseline: types and signatures unchanged.
+if command -v abidw >/dev/null && command -v abidiff >/dev/null; then
+  cur=$(mktemp)
+  abidw --headers-dir include --no-corpus-path --drop-undefined-syms "$lib" > "$cur"
+  if out=$(abidiff lib/abi/libaiw.so.1.abi "$cur" 2>&1); then
+    ok "abidiff: ABI identical to lib/abi/libaiw.so.1.abi"
+  else
+    # abidiff exit bits: 4 = ABI change (additions), 8 = incompatible change.
+    if [ $(( $? & 8 )) -ne 0 ]; then bad "abidiff: incompatible ABI change:"; echo "$out"
+    else ok "abidiff: compatible additions only (record them: make abi-baseline)"; echo "$out"; fi
+  fi
+  rm -f "$cur"
+else
+  bad "abidiff not installed (abigail-tools)"
+fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -33,7 +33,7 @@ SAN_LIB_DIR   := $(BUILD)/asan/lib
 SAN_LIB_SO    := $(SAN_LIB_DIR)/libaiw.so
 SAN_LIB_OBJS  := $(patsubst lib/%.c,$(BUILD)/asan/obj/lib/%.o,$(LIB_SRCS)) $(BUILD)/asan/obj/gen/ai_service.pb-c.o
 
-.PHONY: lib lib-asan install-lib check-abi
+.PHONY: lib lib-asan install-lib check-abi abi-baseline
 lib: $(LIB_SO_REAL) $(LIB_SO_NAME) $(LIB_SO_LINK) $(LIB_A) $(LIB_PC)
 lib-asan: $(SAN_LIB_SO)
 
@@ -90,8 +90,12 @@ $(SAN_LIB_SO): $(SAN_LIB_OBJS) lib/libaiw.map
 	ln -sf libaiw.so $(SAN_LIB_DIR)/$(LIB_SONAME)
 
 # Every exported symbol is aiw_* and listed in lib/symbols.txt, and vice versa.
-check-abi: $(LIB_SO_REAL)
+check-abi: $(LIB_SO_REAL) $(LIB_A)
 	@bash lib/check_abi.sh $(LIB_SO_REAL) lib/symbols.txt
+
+# After a release adds symbols: record the new ABI as the baseline.
+abi-baseline: $(LIB_SO_REAL)
+	abidw --headers-dir include --no-corpus-path --drop-undefined-syms $(LIB_SO_REAL) > lib/abi/libaiw.so.1.abi
 
 LIBDIR_INSTALL = $(DESTDIR)$(PREFIX)/lib
 install-lib: lib
