@@ -62,3 +62,4 @@ include lib/lib.mk
 -include examples/go-backend/backend.mk
 -include tests/tests.mk
 -include bench/bench.mk
+-include tests/fuzz/fuzz.mk
