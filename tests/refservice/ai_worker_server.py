@@ -1,0 +1,561 @@
+#!/usr/bin/python3
+"""The reference AiWorker: a small, deterministic ai_service.AiWorker for tests.
+
+Run with Debian's Python (the one that has grpc):
+
+    /usr/bin/python3 tests/refservice/ai_worker_server.py --port 0 [--host 127.0.0.1] [--events FILE]
+
+Prints exactly one line `LISTENING <port>` (flushed) once it accepts calls and
+stops on SIGTERM/SIGINT. Behaviour, corpus, chat text and the `!directives`
+are documented in tests/refservice/README.md, which is authoritative; keep the
+two in step.
+"""
+
+import argparse
+import base64
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+from concurrent import futures
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+PROTO_DIR = os.path.join(REPO, "idl")
+PROTO = os.path.join(PROTO_DIR, "ai_service.proto")
+GEN_DIR = os.environ.get("AIW_PY_GEN_DIR") or os.path.join(REPO, "build", "gen", "py")
+GEN_FILES = ("ai_service_pb2.py", "ai_service_pb2_grpc.py")
+
+MAX_MESSAGE = 64 * 1024 * 1024
+
+
+def ensure_stubs():
+    """Generate the Python stubs into GEN_DIR if missing or older than the
+    proto. Concurrent starters are safe: files are generated into a private
+    directory and renamed into place atomically."""
+    try:
+        proto_mtime = os.stat(PROTO).st_mtime
+    except OSError:
+        proto_mtime = 0
+    fresh = all(os.path.exists(os.path.join(GEN_DIR, f)) and
+                os.stat(os.path.join(GEN_DIR, f)).st_mtime >= proto_mtime for f in GEN_FILES)
+    if not fresh:
+        os.makedirs(GEN_DIR, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=".gen-", dir=GEN_DIR)
+        try:
+            subprocess.run(["protoc", "-I" + PROTO_DIR, "--python_out=" + tmp, "--grpc_out=" + tmp,
+                            "--plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin", PROTO], check=True)
+            for f in GEN_FILES:
+                os.replace(os.path.join(tmp, f), os.path.join(GEN_DIR, f))
+        finally:
+            for f in os.listdir(tmp):
+                os.unlink(os.path.join(tmp, f))
+            os.rmdir(tmp)
+    if GEN_DIR not in sys.path:
+        sys.path.insert(0, GEN_DIR)
+
+
+ensure_stubs()
+
+import grpc  # noqa: E402
+import ai_service_pb2 as pb  # noqa: E402
+
+# ---------------------------------------------------------------------------
+# Deterministic embeddings
+# ---------------------------------------------------------------------------
+
+SEMANTIC_DIMS = 1024
+VISUAL_DIMS = 1152
+VISUAL_SEED_XOR = 0x9E3779B9
+IMAGE_FORMATS = ("", "png", "jpg", "jpeg", "gif", "webp")
+
+
+def fnv1a32(data):
+    h = 0x811C9DC5
+    for b in data:
+        h ^= b
+        h = (h * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def vector(seed, n):
+    x = seed & 0xFFFFFFFF
+    if x == 0:
+        x = 1
+    out = []
+    for _ in range(n):
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        out.append(((x % 20001) - 10000) / 10000.0)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# The corpus (README.md has the same table)
+# ---------------------------------------------------------------------------
+
+THUMB = "https://thumbs.example.com/%s.jpg"
+
+
+def f32(x):
+    return None if x is None else struct.unpack("f", struct.pack("f", x))[0]
+
+
+def _doc(asset_id, caption, mime, semantic, visual, hybrid, **metadata):
+    semantic, visual, hybrid = f32(semantic), f32(visual), f32(hybrid)
+    return {"asset_id": asset_id, "caption": caption, "mime_type": mime, "thumbnail_url": THUMB % asset_id,
+            "scores": {"semantic": semantic, "visual": visual, "hybrid": hybrid}, "metadata": metadata}
+
+
+# visual is None for assets that are not images: VISUAL search never returns them.
+CORPUS = [
+    _doc("doc-001", "Quarterly report 2024 Q1", "application/pdf", 0.95, None, 0.5,
+         owner="alice", year="2024", kind="report"),
+    _doc("img-002", "Sunset over the harbour", "image/jpeg", 0.9, 0.97, 0.875,
+         owner="bob", year="2023", kind="photo"),
+    _doc("doc-003", "Meeting notes: product launch", "text/plain", 0.875, None, 0.375,
+         owner="alice", year="2024", kind="notes"),
+    _doc("img-004", "Team photo at the offsite", "image/png", 0.8, 0.9, 0.75,
+         owner="carol", year="2024", kind="photo"),
+    _doc("doc-005", "Invoice #4411 from Acme", "application/pdf", 0.75, None, 0.25,
+         owner="bob", year="2022", kind="invoice"),
+    _doc("img-006", "Whiteboard sketch of the architecture", "image/png", 0.7, 0.85, 0.625,
+         owner="alice", year="2024", kind="diagram"),
+    _doc("doc-007", "Contract draft v3", "application/msword", 0.625, None, 0.125,
+         owner="dave", year="2023", kind="contract"),
+    _doc("img-008", "Scanned receipt, café Mühle", "image/jpeg", 0.6, 0.8, 0.6875,
+         owner="carol", year="2022", kind="receipt"),
+    _doc("doc-009", "Travel itinerary: Zürich", "text/markdown", 0.5, None, 0.0625,
+         owner="dave", year="2024", kind="travel"),
+    _doc("img-010", "Product mockup", "image/webp", 0.45, 0.75, 0.5625,
+         owner="bob", year="2024", kind="design"),
+    _doc("doc-011", "Research paper on embeddings", "application/pdf", 0.375, None, 0.03125,
+         owner="erin", year="2021", kind="paper"),
+    _doc("img-012", "Cat on the keyboard", "image/gif", 0.25, 0.7, 0.4375,
+         owner="erin", year="2023", kind="photo"),
+]
+
+DEFAULT_LIMIT = 10
+DEFAULT_CHAT_SOURCES = 3
+
+
+def _filter_ok(doc, filters):
+    for f in filters:
+        if "=" in f:
+            k, v = f.split("=", 1)
+            if doc["metadata"].get(k) != v:
+                return False
+        elif not doc["mime_type"].startswith(f):
+            return False
+    return True
+
+
+def search_corpus(kind, threshold, filters):
+    """All matching docs as (score, doc), best first (score desc, asset_id asc)."""
+    hits = []
+    for doc in CORPUS:
+        score = doc["scores"][kind]
+        if score is None or score < threshold or not _filter_ok(doc, filters):
+            continue
+        hits.append((score, doc))
+    hits.sort(key=lambda h: (-h[0], h[1]["asset_id"]))
+    return hits
+
+
+def make_result(score, doc):
+    return pb.SearchResult(asset_id=doc["asset_id"], score=score, caption=doc["caption"], mime_type=doc["mime_type"],
+                           thumbnail_url=doc["thumbnail_url"], metadata=doc["metadata"])
+
+
+SEARCH_KIND = {pb.SEARCH_UNKNOWN: "semantic", pb.SEARCH_SEMANTIC: "semantic", pb.SEARCH_VISUAL: "visual",
+               pb.SEARCH_HYBRID: "hybrid"}
+
+
+def chat_sources(options):
+    limit = options.max_context_docs if options.max_context_docs > 0 else DEFAULT_CHAT_SOURCES
+    hits = [(s, d) for s, d in search_corpus("semantic", options.similarity_threshold, [])
+            if options.include_images or not d["mime_type"].startswith("image/")]
+    return [make_result(s, d) for s, d in hits[:limit]]
+
+
+def chat_chunks(query):
+    return ["You asked: %s. " % query, "This is the reference AI service; ", "its answers are deterministic, ",
+            "streamed in five chunks, ", "with sources on the last one."]
+
+
+# ---------------------------------------------------------------------------
+# Directives
+# ---------------------------------------------------------------------------
+
+# `!garbage`: bytes that are not a valid protobuf message (a field with wire
+# type 7, which does not exist), sent in place of the response message.
+GARBAGE = b"\x0f\xff\xff"
+
+
+def serialize(msg):
+    return msg if isinstance(msg, bytes) else msg.SerializeToString()
+
+
+class Abort(Exception):
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def status_code(name):
+    try:
+        code = grpc.StatusCode[name]
+    except KeyError:
+        raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "bad directive: unknown status code %r" % name)
+    if code == grpc.StatusCode.OK:
+        raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "bad directive: status code OK is not an error")
+    return code
+
+
+def nonneg_int(text, what):
+    try:
+        v = int(text, 10)
+    except ValueError:
+        v = -1
+    if v < 0:
+        raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "bad directive: %s needs a non-negative integer" % what)
+    return v
+
+
+def parse_directive(s):
+    """(name, args) for a string starting with a known directive, else None."""
+    if not s.startswith("!"):
+        return None
+    if s == "!echo":
+        return ("echo", ())
+    if s == "!empty":
+        return ("empty", ())
+    if s == "!garbage":
+        return ("garbage", ())
+    if s.startswith("!error:"):
+        parts = s[len("!error:"):].split(":", 1)
+        return ("error", (status_code(parts[0]), parts[1] if len(parts) > 1 else ""))
+    if s.startswith("!fail:"):
+        return ("fail", (s[len("!fail:"):],))
+    if s.startswith("!slow:"):
+        return ("slow", (nonneg_int(s[len("!slow:"):], "!slow"),))
+    if s.startswith("!many:"):
+        return ("many", (nonneg_int(s[len("!many:"):], "!many"),))
+    if s.startswith("!big:"):
+        return ("big", (nonneg_int(s[len("!big:"):], "!big"),))
+    if s.startswith("!error-after:"):
+        parts = s[len("!error-after:"):].split(":", 2)
+        if len(parts) < 2:
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "bad directive: !error-after:N:CODE_NAME:message")
+        return ("error-after", (nonneg_int(parts[0], "!error-after"), status_code(parts[1]),
+                                parts[2] if len(parts) > 2 else ""))
+    return None
+
+
+def metadata_dict(context):
+    md = {}
+    for key, value in context.invocation_metadata():
+        if key.endswith("-bin"):
+            if isinstance(value, str):
+                value = value.encode("latin-1")
+            value = base64.b64encode(value).decode("ascii")
+        md[key] = value if key not in md else md[key] + "," + value
+    return md
+
+
+# ---------------------------------------------------------------------------
+# The service
+# ---------------------------------------------------------------------------
+
+class Call:
+    """Per-RPC bookkeeping: outcome, cancellation, the events line."""
+
+    def __init__(self, server, rpc, context):
+        self.server = server
+        self.rpc = rpc
+        self.context = context
+        self.done = threading.Event()
+        self.finished = False
+        self.outcome = "OK"
+        self.metadata = metadata_dict(context)
+        context.add_callback(self._on_end)
+
+    def sleep(self, ms):
+        """Sleeps ms milliseconds, or less if the RPC ends (client cancelled)."""
+        self.done.wait(ms / 1000.0)
+
+    def _on_end(self):
+        self.done.set()
+        cancelled = getattr(getattr(self.context, "_state", None), "client", None) == "cancelled"
+        if not self.finished:
+            outcome = "CANCELLED"
+        elif self.outcome == "OK" and cancelled:
+            outcome = "CANCELLED"
+        else:
+            outcome = self.outcome
+        self.server.log_event({"rpc": self.rpc, "outcome": outcome,
+                               "request_id": self.metadata.get("x-request-id", ""), "metadata": self.metadata})
+
+
+class AiWorker:
+    def __init__(self, events_path):
+        self.events_lock = threading.Lock()
+        self.events = open(events_path, "a", encoding="utf-8") if events_path else None
+
+    def log_event(self, obj):
+        if self.events is None:
+            return
+        line = json.dumps(obj, sort_keys=True, ensure_ascii=False)
+        with self.events_lock:
+            self.events.write(line + "\n")
+            self.events.flush()
+
+    # Wrappers: run the body, record the outcome, turn Abort into a status.
+    def _unary(self, rpc, body):
+        def handler(request, context):
+            call = Call(self, rpc, context)
+            try:
+                resp = body(request, context, call)
+                call.outcome = "OK"
+                return resp
+            except Abort as e:
+                call.outcome = e.code.name
+                context.set_code(e.code)
+                context.set_details(e.message)
+                return None
+            finally:
+                call.finished = True
+        return handler
+
+    def _stream(self, rpc, body):
+        def handler(request, context):
+            call = Call(self, rpc, context)
+            try:
+                yield from body(request, context, call)
+                call.outcome = "OK"
+                call.finished = True
+            except Abort as e:
+                call.outcome = e.code.name
+                call.finished = True
+                context.set_code(e.code)
+                context.set_details(e.message)
+        return handler
+
+    # -- ProcessAsset -------------------------------------------------------
+    def process_asset(self, request, context, call):
+        d = parse_directive(request.asset_id)
+        if d:
+            name, args = d
+            if name == "error":
+                raise Abort(*args)
+            if name in ("empty", "garbage"):
+                return pb.ProcessStatus() if name == "empty" else GARBAGE
+            if name == "fail":
+                return pb.ProcessStatus(success=False, error=args[0], stage=pb.STAGE_FAILED, progress=0.0)
+            if name == "slow":
+                call.sleep(args[0])
+            if name == "echo":
+                o = request.options
+                err = ("asset_id=%s;file_path=%s;mime_type=%s;ocr=%d;caption=%d;embedding=%d;summary=%d;"
+                       "max_chunk_size=%d;options=%d") % (
+                    request.asset_id, request.file_path, request.mime_type, o.enable_ocr, o.enable_caption,
+                    o.enable_embedding, o.enable_summary, o.max_chunk_size, request.HasField("options"))
+                return pb.ProcessStatus(success=True, error=err, stage=pb.STAGE_PROCESSING, progress=0.5)
+        return pb.ProcessStatus(success=True, error="", stage=pb.STAGE_COMPLETED, progress=1.0)
+
+    # -- GetEmbedding -------------------------------------------------------
+    def get_embedding(self, request, context, call):
+        which = request.WhichOneof("content")
+        if which is None:
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "content is required: set text or image")
+        if which == "text":
+            d = parse_directive(request.text)
+            if d and d[0] != "echo":
+                name, args = d
+                if name == "error":
+                    raise Abort(*args)
+                if name in ("empty", "garbage"):
+                    return pb.EmbeddingResponse() if name == "empty" else GARBAGE
+                if name == "fail":
+                    return pb.EmbeddingResponse(success=False, error=args[0])
+                if name == "slow":
+                    call.sleep(args[0])
+            data = request.text.encode("utf-8")
+        else:
+            if request.image.format not in IMAGE_FORMATS:
+                return pb.EmbeddingResponse(success=False,
+                                            error="unsupported image format: %s" % request.image.format)
+            data = request.image.data
+        etype = request.type
+        if etype == pb.EMBEDDING_UNKNOWN:
+            etype = pb.EMBEDDING_SEMANTIC if which == "text" else pb.EMBEDDING_VISUAL
+        seed = fnv1a32(data) or 1
+        resp = pb.EmbeddingResponse(success=True)
+        if etype in (pb.EMBEDDING_SEMANTIC, pb.EMBEDDING_BOTH):
+            resp.semantic_vector.extend(vector(seed, SEMANTIC_DIMS))
+        if etype in (pb.EMBEDDING_VISUAL, pb.EMBEDDING_BOTH):
+            resp.visual_vector.extend(vector((seed ^ VISUAL_SEED_XOR) or 1, VISUAL_DIMS))
+        return resp
+
+    # -- VectorSearch -------------------------------------------------------
+    def vector_search(self, request, context, call):
+        if request.limit < 0:
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "limit must be >= 0")
+        d = parse_directive(request.query)
+        if d:
+            name, args = d
+            if name == "error":
+                raise Abort(*args)
+            if name in ("empty", "garbage"):
+                return pb.SearchResponse() if name == "empty" else GARBAGE
+            if name == "fail":
+                return pb.SearchResponse(success=False, error=args[0], total_count=0)
+            if name == "slow":
+                call.sleep(args[0])
+            if name == "big":
+                r = pb.SearchResult(asset_id="big", score=1.0, caption="x" * args[0], mime_type="text/plain")
+                return pb.SearchResponse(results=[r], total_count=1, success=True)
+            if name == "echo":
+                md = {"query": request.query, "type": pb.SearchType.Name(request.type),
+                      "limit": str(request.limit), "threshold": repr(request.threshold),
+                      "filters": "|".join(request.filters)}
+                for k, v in call.metadata.items():
+                    md["md:" + k] = v
+                r = pb.SearchResult(asset_id="echo", score=request.threshold, caption=request.query,
+                                    mime_type=pb.SearchType.Name(request.type), metadata=md)
+                return pb.SearchResponse(results=[r], total_count=1, success=True)
+        hits = search_corpus(SEARCH_KIND.get(request.type, "semantic"), request.threshold, list(request.filters))
+        limit = request.limit if request.limit > 0 else DEFAULT_LIMIT
+        return pb.SearchResponse(results=[make_result(s, doc) for s, doc in hits[:limit]], total_count=len(hits),
+                                 success=True)
+
+    # -- ChatStream ---------------------------------------------------------
+    def chat_stream(self, request, context, call):
+        d = parse_directive(request.query)
+        name, args = d if d else (None, ())
+        if name == "error":
+            raise Abort(*args)
+        if name == "empty":
+            yield pb.ChatResponse()
+            return
+        if name == "garbage":
+            yield pb.ChatResponse(chunk="before garbage ")
+            yield GARBAGE
+            return
+        if name == "many":
+            for i in range(args[0]):
+                yield pb.ChatResponse(chunk="chunk-%d " % i)
+            yield pb.ChatResponse(chunk="", is_final=True, sources=chat_sources(request.options))
+            return
+        if name == "error-after":
+            n, code, message = args
+            for i in range(n):
+                yield pb.ChatResponse(chunk="chunk-%d " % i)
+            raise Abort(code, message)
+        if name == "big":
+            yield pb.ChatResponse(chunk="x" * args[0])
+            yield pb.ChatResponse(chunk="", is_final=True, sources=chat_sources(request.options))
+            return
+        if name == "echo":
+            for m in request.history:
+                yield pb.ChatResponse(chunk="%s|%s|%d\n" % (m.role, m.content, m.timestamp))
+            o = request.options
+            text = "options:max_context_docs=%d,similarity_threshold=%s,include_images=%d,stream_response=%d" % (
+                o.max_context_docs, repr(o.similarity_threshold), o.include_images, o.stream_response)
+            md = {"query": request.query, "history": str(len(request.history)),
+                  "options": str(int(request.HasField("options")))}
+            for k, v in call.metadata.items():
+                md["md:" + k] = v
+            src = pb.SearchResult(asset_id="echo", score=1.0, caption=request.query, mime_type="text/plain",
+                                  metadata=md)
+            yield pb.ChatResponse(chunk=text, is_final=True, sources=[src])
+            return
+        chunks = chat_chunks(request.query)
+        for i, text in enumerate(chunks):
+            if name == "slow":
+                call.sleep(args[0])
+                if call.done.is_set():
+                    return
+            if i == len(chunks) - 1:
+                yield pb.ChatResponse(chunk=text, is_final=True, sources=chat_sources(request.options))
+            else:
+                yield pb.ChatResponse(chunk=text)
+
+
+RPCS = ("ProcessAsset", "ChatStream", "GetEmbedding", "VectorSearch")
+
+
+def build_handler(worker, disabled):
+    handlers = {}
+    if "ProcessAsset" not in disabled:
+        handlers["ProcessAsset"] = grpc.unary_unary_rpc_method_handler(
+            worker._unary("ProcessAsset", worker.process_asset),
+            request_deserializer=pb.AssetRequest.FromString,
+            response_serializer=serialize)
+    if "ChatStream" not in disabled:
+        handlers["ChatStream"] = grpc.unary_stream_rpc_method_handler(
+            worker._stream("ChatStream", worker.chat_stream),
+            request_deserializer=pb.ChatRequest.FromString,
+            response_serializer=serialize)
+    if "GetEmbedding" not in disabled:
+        handlers["GetEmbedding"] = grpc.unary_unary_rpc_method_handler(
+            worker._unary("GetEmbedding", worker.get_embedding),
+            request_deserializer=pb.EmbeddingRequest.FromString,
+            response_serializer=serialize)
+    if "VectorSearch" not in disabled:
+        handlers["VectorSearch"] = grpc.unary_unary_rpc_method_handler(
+            worker._unary("VectorSearch", worker.vector_search),
+            request_deserializer=pb.SearchRequest.FromString,
+            response_serializer=serialize)
+    return grpc.method_handlers_generic_handler("ai_service.AiWorker", handlers)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Reference ai_service.AiWorker for tests (see README.md).")
+    ap.add_argument("--port", type=int, default=50051, help="TCP port, 0 = pick a free one (printed)")
+    ap.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    ap.add_argument("--events", metavar="FILE", help="append one JSON line per finished RPC to FILE")
+    ap.add_argument("--workers", type=int, default=64, help="handler threads (default 64)")
+    ap.add_argument("--disable", metavar="RPC", action="append", default=[], choices=RPCS,
+                    help="leave RPC unregistered (calls get UNIMPLEMENTED); repeatable")
+    ap.add_argument("--no-chat", action="store_true", help="same as --disable ChatStream")
+    args = ap.parse_args(argv)
+    disabled = set(args.disable)
+    if args.no_chat:
+        disabled.add("ChatStream")
+
+    worker = AiWorker(args.events)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.workers),
+                         handlers=[build_handler(worker, disabled)],
+                         options=[("grpc.max_send_message_length", MAX_MESSAGE),
+                                  ("grpc.max_receive_message_length", MAX_MESSAGE),
+                                  ("grpc.so_reuseport", 0)])
+    host = args.host
+    if ":" in host and not host.startswith("["):
+        host = "[%s]" % host
+    port = server.add_insecure_port("%s:%d" % (host, args.port))
+    if port == 0:
+        print("ai_worker_server: cannot bind %s:%d" % (args.host, args.port), file=sys.stderr)
+        return 1
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # A parent may have spawned us with these blocked (seen under valgrind).
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    server.start()
+    sys.stdout.write("LISTENING %d\n" % port)
+    sys.stdout.flush()
+    while not stop.wait(3600):
+        pass
+    server.stop(grace=0.2).wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
