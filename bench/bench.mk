@@ -1,0 +1,89 @@
+# bench/bench.mk -- client-cost benchmarks: libaiw vs grpc++ (sync) vs grpc-go,
+# side by side against one reference service (bench/README.md).
+#
+#   make bench            build the three clients, run bench/run.sh (~2-3 min):
+#                         table + ratios on stdout, bench/RESULTS.md rewritten
+#   make bench-smoke      each client with a tiny count; ends `N passed, M failed`
+#   make bench-callgrind  instruction share of libaiw's own code (aiw_*) per call
+#   make bench-build      just build build/bench/bench_{aiw,cpp,grpcgo}
+#
+# BENCH_ARGS is passed to bench/run.sh (e.g. BENCH_ARGS="--rounds 1").
+
+BENCH_DIR      := $(BUILD)/bench
+BENCH_GEN      := $(BENCH_DIR)/gen
+BENCH_GOPATH   := $(BENCH_DIR)/gopath
+BENCH_GO_PKG   := $(BENCH_GOPATH)/src/thinkbank/ai_service
+BENCH_AIW      := $(BENCH_DIR)/bench_aiw
+BENCH_CPP      := $(BENCH_DIR)/bench_cpp
+BENCH_GO       := $(BENCH_DIR)/bench_grpcgo
+BENCH_BINS     := $(BENCH_AIW) $(BENCH_CPP) $(BENCH_GO)
+BENCH_ARGS     ?=
+
+BENCH_CFLAGS    = $(CSTD) $(OPT) $(WARNINGS) -pthread -Ibench
+BENCH_CXXFLAGS  = -std=c++17 $(OPT) -Wall -Wextra -Werror -pthread -Ibench -I$(BENCH_GEN) \
+	$(shell $(PKG_CONFIG) --cflags grpc++ protobuf)
+BENCH_CXXLIBS   = $(shell $(PKG_CONFIG) --libs grpc++ protobuf) -pthread
+# libaiw through its in-tree pkg-config file (carries the rpath to build/lib).
+BENCH_AIW_CFLAGS = $(shell PKG_CONFIG_PATH=$(abspath $(dir $(LIB_PC))) $(PKG_CONFIG) --cflags aiw)
+BENCH_AIW_LIBS   = $(shell PKG_CONFIG_PATH=$(abspath $(dir $(LIB_PC))) $(PKG_CONFIG) --libs aiw)
+BENCH_GO_ENV    = GO111MODULE=off GOFLAGS= GOPROXY=off GOPATH=$(abspath $(BENCH_GOPATH)):/usr/share/gocode
+
+.PHONY: bench bench-build bench-smoke bench-callgrind
+
+bench-build: $(BENCH_BINS)
+
+bench: bench-build
+	@bash bench/run.sh --build-dir $(BENCH_DIR) --python $(PYTHON_GRPC) $(BENCH_ARGS)
+
+bench-smoke: bench-build
+	@bash bench/run.sh --smoke --build-dir $(BENCH_DIR) --python $(PYTHON_GRPC)
+
+bench-callgrind: $(BENCH_AIW)
+	@bash bench/run.sh --callgrind-only --build-dir $(BENCH_DIR) --python $(PYTHON_GRPC)
+
+# ---- the shared C harness ------------------------------------------------
+$(BENCH_DIR)/obj/harness.o: bench/harness.c bench/harness.h | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -c $< -o $@
+
+# ---- libaiw ---------------------------------------------------------------
+$(BENCH_DIR)/obj/bench_aiw.o: bench/bench_aiw.c bench/harness.h include/aiw.h $(LIB_PC) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) $(BENCH_AIW_CFLAGS) -c $< -o $@
+
+$(BENCH_AIW): $(BENCH_DIR)/obj/bench_aiw.o $(BENCH_DIR)/obj/harness.o $(LIB_SO_LINK) $(LIB_PC)
+	$(CC) -o $@ $(BENCH_DIR)/obj/bench_aiw.o $(BENCH_DIR)/obj/harness.o $(BENCH_AIW_LIBS) -pthread
+
+# ---- C++: grpc++ sync client, code generated from idl/ at build time ------
+$(BENCH_GEN)/ai_service.pb.cc $(BENCH_GEN)/ai_service.pb.h \
+$(BENCH_GEN)/ai_service.grpc.pb.cc $(BENCH_GEN)/ai_service.grpc.pb.h &: idl/ai_service.proto | $(DEPS_STAMP)
+	@mkdir -p $(BENCH_GEN)
+	protoc -Iidl --cpp_out=$(BENCH_GEN) --grpc_out=$(BENCH_GEN) \
+		--plugin=protoc-gen-grpc=/usr/bin/grpc_cpp_plugin idl/ai_service.proto
+	@touch $(BENCH_GEN)/ai_service.pb.cc $(BENCH_GEN)/ai_service.pb.h \
+		$(BENCH_GEN)/ai_service.grpc.pb.cc $(BENCH_GEN)/ai_service.grpc.pb.h
+
+BENCH_CPP_OBJS := $(BENCH_DIR)/obj/cpp/ai_service.pb.o $(BENCH_DIR)/obj/cpp/ai_service.grpc.pb.o \
+	$(BENCH_DIR)/obj/cpp/bench_cpp.o
+
+# Generated code: not ours to warn about beyond -Wall.
+$(BENCH_DIR)/obj/cpp/%.o: $(BENCH_GEN)/%.cc $(BENCH_GEN)/ai_service.pb.h $(BENCH_GEN)/ai_service.grpc.pb.h
+	@mkdir -p $(dir $@)
+	$(CXX) $(filter-out -Wextra,$(BENCH_CXXFLAGS)) -c $< -o $@
+
+$(BENCH_DIR)/obj/cpp/bench_cpp.o: bench/bench_cpp.cc bench/harness.h $(BENCH_GEN)/ai_service.grpc.pb.h \
+		$(BENCH_GEN)/ai_service.pb.h
+	@mkdir -p $(dir $@)
+	$(CXX) $(BENCH_CXXFLAGS) -c $< -o $@
+
+$(BENCH_CPP): $(BENCH_CPP_OBJS) $(BENCH_DIR)/obj/harness.o
+	$(CXX) -o $@ $^ $(BENCH_CXXLIBS)
+
+# ---- grpc-go 1.33 from Debian, GOPATH mode ---------------------------------
+$(BENCH_GO_PKG)/ai_service.pb.go $(BENCH_GO_PKG)/ai_service_grpc.pb.go &: idl/ai_service.proto | $(DEPS_STAMP)
+	@mkdir -p $(BENCH_GOPATH)/src
+	protoc -Iidl --go_out=$(BENCH_GOPATH)/src --go-grpc_out=$(BENCH_GOPATH)/src idl/ai_service.proto
+	@touch $(BENCH_GO_PKG)/ai_service.pb.go $(BENCH_GO_PKG)/ai_service_grpc.pb.go
+
+$(BENCH_GO): bench/go/bench_grpcgo.go $(BENCH_GO_PKG)/ai_service.pb.go $(BENCH_GO_PKG)/ai_service_grpc.pb.go
+	cd bench/go && $(BENCH_GO_ENV) go build -o $(abspath $@) bench_grpcgo.go
