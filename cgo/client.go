@@ -1,0 +1,384 @@
+package aiworker
+
+/*
+#cgo pkg-config: aiw
+#cgo CFLAGS: -Wall -Wextra -Wno-unused-parameter -Wshadow -Werror
+#include <stdlib.h>
+#include "aiwgo.h"
+*/
+import "C"
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// Option configures a Client (Dial).
+type Option func(*dialOptions)
+
+type dialOptions struct {
+	timeout      time.Duration
+	waitForReady bool
+	maxRecv      int
+	maxSend      int
+	tls          bool
+	rootCerts    []byte
+	certChain    []byte
+	privateKey   []byte
+	serverName   string
+	userAgent    string
+}
+
+// WithTimeout sets the deadline of unary calls whose context has none
+// (default: none). Streams are bounded by their context only.
+func WithTimeout(d time.Duration) Option { return func(o *dialOptions) { o.timeout = d } }
+
+// WithWaitForReady makes calls wait (until their deadline) for the channel
+// to connect instead of failing fast with Unavailable, like grpc-go's
+// grpc.WaitForReady(true). Default false.
+func WithWaitForReady(wait bool) Option { return func(o *dialOptions) { o.waitForReady = wait } }
+
+// WithMaxRecvMsgSize sets the largest response message in bytes (default
+// 4 MiB, gRPC's; 0 means unlimited). A larger one fails the call with
+// ResourceExhausted.
+func WithMaxRecvMsgSize(n int) Option { return func(o *dialOptions) { o.maxRecv = n } }
+
+// WithMaxSendMsgSize sets the largest request message in bytes (default
+// unlimited, also for 0). A larger one fails with ResourceExhausted.
+func WithMaxSendMsgSize(n int) Option { return func(o *dialOptions) { o.maxSend = n } }
+
+// WithTLS turns TLS on. rootCertsPEM nil uses gRPC's default roots;
+// certChainPEM and privateKeyPEM together enable mutual TLS.
+func WithTLS(rootCertsPEM, certChainPEM, privateKeyPEM []byte) Option {
+	return func(o *dialOptions) {
+		o.tls, o.rootCerts, o.certChain, o.privateKey = true, rootCertsPEM, certChainPEM, privateKeyPEM
+	}
+}
+
+// WithServerName overrides the name checked against the server's certificate.
+func WithServerName(name string) Option { return func(o *dialOptions) { o.serverName = name } }
+
+// WithUserAgent sets a prefix for the user agent.
+func WithUserAgent(ua string) Option { return func(o *dialOptions) { o.userAgent = ua } }
+
+// Client is a client of ai_service.AiWorker over one gRPC channel. It is safe
+// for concurrent use by any number of goroutines.
+type Client struct {
+	c      *C.aiw_client
+	target string
+	opts   dialOptions
+
+	mu        sync.Mutex
+	closed    bool
+	calls     sync.WaitGroup
+	closeDone chan struct{}
+}
+
+// Dial makes a client for target (any gRPC target: host:port,
+// dns:///host:port, ipv4:a:p,b:p, unix:/path). Connecting is lazy: an
+// unreachable server is reported by the first call (Unavailable, unless
+// WithWaitForReady). Close the client when done with it.
+func Dial(target string, opts ...Option) (*Client, error) {
+	o := dialOptions{maxRecv: 4 << 20}
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.maxRecv < 0 || o.maxSend < 0 || o.timeout < 0 {
+		return nil, Errorf(InvalidArgument, "aiworker: negative message size or timeout")
+	}
+	if err := noNUL(target, o.serverName, o.userAgent, string(o.rootCerts), string(o.certChain),
+		string(o.privateKey)); err != nil {
+		return nil, err
+	}
+	co := C.aiw_client_options_new()
+	if co == nil {
+		return nil, Errorf(ResourceExhausted, "aiworker: out of memory")
+	}
+	defer C.aiw_client_options_free(co)
+	if rc := C.aiw_client_options_set_max_receive_size(co, C.size_t(o.maxRecv)); rc != C.AIW_OK {
+		return nil, Errorf(InvalidArgument, "aiworker: bad max receive size %d", o.maxRecv)
+	}
+	if rc := C.aiw_client_options_set_max_send_size(co, C.size_t(o.maxSend)); rc != C.AIW_OK {
+		return nil, Errorf(InvalidArgument, "aiworker: bad max send size %d", o.maxSend)
+	}
+	if o.tls {
+		root, chain, key := cStringOrNil(o.rootCerts), cStringOrNil(o.certChain), cStringOrNil(o.privateKey)
+		rc := C.aiw_client_options_set_tls(co, root, chain, key)
+		C.free(unsafe.Pointer(root))
+		C.free(unsafe.Pointer(chain))
+		C.free(unsafe.Pointer(key))
+		if rc != C.AIW_OK {
+			return nil, Errorf(Code(rc), "aiworker: TLS options: %s", C.GoString(C.aiw_strerror(C.int(rc))))
+		}
+	}
+	if o.serverName != "" {
+		s := C.CString(o.serverName)
+		rc := C.aiw_client_options_set_server_name(co, s)
+		C.free(unsafe.Pointer(s))
+		if rc != C.AIW_OK {
+			return nil, Errorf(Code(rc), "aiworker: server name: %s", C.GoString(C.aiw_strerror(C.int(rc))))
+		}
+	}
+	if o.userAgent != "" {
+		s := C.CString(o.userAgent)
+		rc := C.aiw_client_options_set_user_agent(co, s)
+		C.free(unsafe.Pointer(s))
+		if rc != C.AIW_OK {
+			return nil, Errorf(Code(rc), "aiworker: user agent: %s", C.GoString(C.aiw_strerror(C.int(rc))))
+		}
+	}
+	var cerr C.aiw_error
+	var cc *C.aiw_client
+	t := C.CString(target)
+	rc := C.aiw_client_new(t, co, &cc, &cerr)
+	C.free(unsafe.Pointer(t))
+	if rc != C.AIW_OK {
+		return nil, &Error{Code: mapCode(rc), Message: errMessage(&cerr)}
+	}
+	c := &Client{c: cc, target: target, opts: o, closeDone: make(chan struct{})}
+	// A safety net only: a Client that became unreachable has no call running.
+	runtime.SetFinalizer(c, (*Client).Close)
+	return c, nil
+}
+
+func cStringOrNil(b []byte) *C.char {
+	if b == nil {
+		return nil
+	}
+	return C.CString(string(b))
+}
+
+func noNUL(ss ...string) error {
+	for _, s := range ss {
+		for i := 0; i < len(s); i++ {
+			if s[i] == 0 {
+				return Errorf(InvalidArgument, "aiworker: string contains a NUL byte")
+			}
+		}
+	}
+	return nil
+}
+
+// Target returns the target the client was dialled with.
+func (c *Client) Target() string { return c.target }
+
+// Close cancels every call running through the client (they return
+// Canceled promptly), waits for them to return, and releases the client.
+// Calls made afterwards fail with ErrClientClosed (code Canceled). Close is
+// idempotent and safe to call from any goroutine, also while calls run; it
+// always returns nil.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		<-c.closeDone
+		return nil
+	}
+	c.closed = true
+	c.mu.Unlock()
+	runtime.SetFinalizer(c, nil)
+	C.aiw_client_close(c.c)
+	c.calls.Wait()
+	C.aiw_client_free(c.c)
+	c.c = nil
+	close(c.closeDone)
+	return nil
+}
+
+// closing reports whether Close has begun (calls it cancelled end with
+// ErrClientClosed rather than the library's own wording).
+func (c *Client) closing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// acquire registers a call; false once the client is closed.
+func (c *Client) acquire() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.calls.Add(1)
+	return true
+}
+
+// ---------------------------------------------------------------------------
+// Cancel tokens and context watchers
+
+const tokenBatch = 16
+const tokenPoolMax = 1024
+
+var tokenPool struct {
+	sync.Mutex
+	free []*C.aiw_cancel_token
+}
+
+// getToken returns a clean token (one transition per tokenBatch new ones).
+func getToken() (*C.aiw_cancel_token, error) {
+	tokenPool.Lock()
+	defer tokenPool.Unlock()
+	if len(tokenPool.free) == 0 {
+		var batch [tokenBatch]*C.aiw_cancel_token
+		n := int(C.aiwgo_cancel_tokens_new(&batch[0], tokenBatch))
+		if n == 0 {
+			return nil, Errorf(ResourceExhausted, "aiworker: out of memory")
+		}
+		tokenPool.free = append(tokenPool.free, batch[:n]...)
+	}
+	t := tokenPool.free[len(tokenPool.free)-1]
+	tokenPool.free = tokenPool.free[:len(tokenPool.free)-1]
+	return t, nil
+}
+
+func putToken(t *C.aiw_cancel_token) {
+	tokenPool.Lock()
+	if len(tokenPool.free) < tokenPoolMax {
+		tokenPool.free = append(tokenPool.free, t)
+		tokenPool.Unlock()
+		return
+	}
+	tokenPool.Unlock()
+	C.aiw_cancel_token_free(t)
+}
+
+// drainTokenPool frees the pooled tokens (for leak checks at exit).
+func drainTokenPool() {
+	tokenPool.Lock()
+	defer tokenPool.Unlock()
+	for _, t := range tokenPool.free {
+		C.aiw_cancel_token_free(t)
+	}
+	tokenPool.free = nil
+}
+
+// watcher cancels a call's token when its context is done.
+type watcher struct {
+	token *C.aiw_cancel_token
+	stop  chan struct{}
+	fired chan bool
+}
+
+var watcherPool = sync.Pool{New: func() interface{} {
+	return &watcher{stop: make(chan struct{}, 1), fired: make(chan bool, 1)}
+}}
+
+// watch returns nil for a context that can never be done.
+func watch(ctx context.Context) (*watcher, error) {
+	done := ctx.Done()
+	if done == nil {
+		return nil, nil
+	}
+	t, err := getToken()
+	if err != nil {
+		return nil, err
+	}
+	w := watcherPool.Get().(*watcher)
+	w.token = t
+	go w.run(done)
+	return w, nil
+}
+
+func (w *watcher) run(done <-chan struct{}) {
+	select {
+	case <-done:
+		C.aiw_cancel_token_cancel(w.token)
+		w.fired <- true
+	case <-w.stop:
+		w.fired <- false
+	}
+}
+
+// end stops the watcher and waits for it; only then is the call's token
+// surely unused, and it goes back to the pool -- reset first (one extra
+// transition) if the watcher cancelled it, so pooled tokens are always clean.
+func (w *watcher) end() {
+	if w == nil {
+		return
+	}
+	w.stop <- struct{}{}
+	fired := <-w.fired
+	select { // drain the stop signal if the watcher left through done
+	case <-w.stop:
+	default:
+	}
+	if fired {
+		C.aiw_cancel_token_reset(w.token)
+	}
+	putToken(w.token)
+	w.token = nil
+	watcherPool.Put(w)
+}
+
+// ---------------------------------------------------------------------------
+// Errors from C
+
+func errMessage(e *C.aiw_error) string {
+	b := (*[C.AIW_ERROR_MESSAGE_SIZE]byte)(unsafe.Pointer(&e.message[0]))
+	for i, ch := range b {
+		if ch == 0 {
+			return string(b[:i])
+		}
+	}
+	return string(b[:])
+}
+
+// mapCode maps a library code onto a Code.
+func mapCode(rc C.aiw_code) Code {
+	switch {
+	case rc <= C.AIW_UNAUTHENTICATED:
+		return Code(rc)
+	case rc == C.AIW_SERVICE_ERROR:
+		return ServiceError
+	case rc == C.AIW_CALLBACK_ABORTED:
+		return Canceled
+	case rc == C.AIW_OUT_OF_MEMORY:
+		return ResourceExhausted
+	case rc == C.AIW_RECURSIVE_API_CALL:
+		return FailedPrecondition
+	}
+	return Unknown
+}
+
+// callError is the error of a call that ended with rc. A call that its
+// context ended reports the context's error (Unwrap gives it).
+func (c *Client) callError(ctx context.Context, rc C.aiw_code, e *C.aiw_error) error {
+	if rc == C.AIW_CANCELLED && ctx.Err() == nil && c.closing() {
+		return ErrClientClosed
+	}
+	if rc == C.AIW_CANCELLED || rc == C.AIW_DEADLINE_EXCEEDED {
+		if err := ctx.Err(); err != nil {
+			return ctxError(err)
+		}
+		if d, ok := ctx.Deadline(); ok && rc == C.AIW_DEADLINE_EXCEEDED && !time.Now().Before(d) {
+			return ctxError(context.DeadlineExceeded)
+		}
+	}
+	msg := errMessage(e)
+	if rc == C.AIW_RECURSIVE_API_CALL {
+		msg = "aiworker: a call was started from inside a ChatStreamFunc callback (use ChatStream): " + msg
+	}
+	return &Error{Code: mapCode(rc), Message: msg}
+}
+
+// timeoutMS is the call's timeout from ctx's deadline, else the default.
+func (c *Client) timeoutMS(ctx context.Context, unary bool) (int64, error) {
+	if d, ok := ctx.Deadline(); ok {
+		rem := time.Until(d)
+		if rem <= 0 {
+			return 0, ctxError(context.DeadlineExceeded)
+		}
+		return int64((rem + time.Millisecond - 1) / time.Millisecond), nil
+	}
+	if unary && c.opts.timeout > 0 {
+		return int64((c.opts.timeout + time.Millisecond - 1) / time.Millisecond), nil
+	}
+	return 0, nil
+}
+
+func (c *Client) String() string { return fmt.Sprintf("aiworker.Client(%s)", c.target) }

@@ -1,0 +1,3 @@
+module github.com/thinkbank/libaiw/cgo
+
+go 1.19
