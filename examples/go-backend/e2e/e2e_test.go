@@ -1,0 +1,344 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	aiworker "github.com/thinkbank/libaiw/cgo"
+	"github.com/thinkbank/libaiw/examples/go-backend/gateway"
+	"github.com/thinkbank/libaiw/examples/go-backend/internal/testsvc"
+)
+
+var (
+	svc    *testsvc.Service
+	client *aiworker.Client
+)
+
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "aiw-backend-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FATAL:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	svc, err = testsvc.Start(dir, 60*time.Second)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FATAL: cannot start the reference AI service:", err)
+		return 1
+	}
+	defer svc.Stop()
+	client, err = aiworker.Dial(svc.Addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FATAL: aiworker.Dial:", err)
+		return 1
+	}
+	defer client.Close()
+	return m.Run()
+}
+
+// testLog sends the backend's access log to t.Log.
+type testLog struct{ t *testing.T }
+
+func (w testLog) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// chromiumPath is $AIW_CHROMIUM, else Debian's /usr/bin/chromium.
+func chromiumPath() string {
+	if p := os.Getenv("AIW_CHROMIUM"); p != "" {
+		return p
+	}
+	return "/usr/bin/chromium"
+}
+
+// lockedBuffer keeps Chromium's stderr for failure messages.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startChromium launches headless Chromium with a fresh profile and returns
+// the browser's DevTools WebSocket URL. The browser (its whole process
+// group) is killed when the test ends.
+func startChromium(t *testing.T) string {
+	t.Helper()
+	bin := chromiumPath()
+	if _, err := exec.LookPath(bin); err != nil {
+		t.Fatalf("CHROMIUM NOT FOUND (%s: %v): the end-to-end browser check cannot run. "+
+			"Install Debian's chromium (make deps) or set AIW_CHROMIUM. This is a FAILURE, not a skip.", bin, err)
+	}
+	profile := t.TempDir()
+	cmd := exec.Command(bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+		"--no-first-run", "--disable-background-networking", "--disable-component-update",
+		"--disable-sync", "--user-data-dir="+profile, "--remote-debugging-port=0",
+		"--window-size=1200,900", "about:blank")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", bin, err)
+	}
+	exited := make(chan struct{})
+	chromeLog := &lockedBuffer{}
+	wsURL := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		re := regexp.MustCompile(`DevTools listening on (ws://\S+)`)
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(chromeLog, line)
+			if m := re.FindStringSubmatch(line); m != nil {
+				wsURL <- m[1]
+			}
+		}
+		_, _ = io.Copy(chromeLog, stderr)
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // the group this test created
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			t.Errorf("chromium (pid %d) did not exit after SIGKILL", cmd.Process.Pid)
+		}
+	})
+	select {
+	case u := <-wsURL:
+		return u
+	case <-exited:
+		t.Fatalf("chromium exited before DevTools was ready; stderr:\n%s", chromeLog.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("chromium: no \"DevTools listening\" line within 60s; stderr:\n%s", chromeLog.String())
+	}
+	return ""
+}
+
+// expectedAnswer is what the reference service streams for query, read
+// through the Go package directly, so the page is compared with the service.
+func expectedAnswer(t *testing.T, query string) (string, int) {
+	t.Helper()
+	stream, err := client.ChatStream(aiworker.AppendToOutgoingContext(context.Background(), "x-request-id", "e2e-expected"), &aiworker.ChatRequest{Query: query})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sb strings.Builder
+	n := 0
+	for {
+		m, err := stream.Recv()
+		if err == io.EOF {
+			return sb.String(), n
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb.WriteString(m.Chunk)
+		n++
+	}
+}
+
+// chatState is what the page shows about a chat exchange.
+type chatState struct {
+	State  string `json:"state"`
+	Answer string `json:"answer"`
+	Chunks string `json:"chunks"`
+	Status string `json:"status"`
+	Log    string `json:"log"`
+}
+
+// waitChat waits until the page's chat is no longer streaming.
+const waitChat = `new Promise((resolve, reject) => {
+  const read = () => ({ state: document.body.dataset.chat,
+    answer: (document.getElementById("answer") || {}).textContent || "",
+    chunks: (document.getElementById("answer") || {dataset: {}}).dataset.chunks || "",
+    status: document.getElementById("status").textContent,
+    log: document.getElementById("log").innerText });
+  const check = () => {
+    const s = document.body.dataset.chat;
+    if (s === "done" || s === "error") { obs.disconnect(); clearTimeout(timer); resolve(read()); return true; }
+    return false;
+  };
+  const obs = new MutationObserver(check);
+  const timer = setTimeout(() => { obs.disconnect(); reject(new Error("chat still " + document.body.dataset.chat + " after 30s")); }, 30000);
+  obs.observe(document.body, { attributes: true, subtree: true, childList: true, characterData: true });
+  check();
+})`
+
+// waitPartial resolves with the answer text the first time some, but not
+// all, of a streamed answer is on the page while the stream is still open.
+const waitPartial = `new Promise((resolve, reject) => {
+  const check = () => {
+    const a = document.getElementById("answer");
+    if (a && document.body.dataset.chat === "streaming" && Number(a.dataset.chunks) >= 1) {
+      obs.disconnect(); clearTimeout(timer);
+      resolve({ state: "streaming", answer: a.textContent, chunks: a.dataset.chunks, status: "", log: "" });
+      return true;
+    }
+    if (document.body.dataset.chat !== "streaming" && a && a.dataset.chunks !== "0") {
+      obs.disconnect(); clearTimeout(timer); reject(new Error("the stream finished before a partial answer was seen"));
+    }
+    return false;
+  };
+  const obs = new MutationObserver(check);
+  const timer = setTimeout(() => { obs.disconnect(); reject(new Error("no partial answer within 30s")); }, 30000);
+  obs.observe(document.body, { attributes: true, subtree: true, childList: true, characterData: true });
+  check();
+})`
+
+const waitSearch = `new Promise((resolve, reject) => {
+  const read = () => ({ state: document.body.dataset.search,
+    items: Array.from(document.querySelectorAll("#results li")).map((li) => li.innerText),
+    status: document.getElementById("search-status").textContent });
+  const check = () => {
+    const s = document.body.dataset.search;
+    if (s === "done" || s === "error") { obs.disconnect(); clearTimeout(timer); resolve(read()); }
+  };
+  const obs = new MutationObserver(check);
+  const timer = setTimeout(() => { obs.disconnect(); reject(new Error("search still " + document.body.dataset.search + " after 30s")); }, 30000);
+  obs.observe(document.body, { attributes: true, subtree: true, childList: true, characterData: true });
+  check();
+})`
+
+// TestBrowserChatAndSearch loads the page in headless Chromium, asks a
+// question and runs a search as a user would (typing and clicking through
+// the DevTools protocol), checks the streamed answer and the results in the
+// DOM, and saves a screenshot to build/e2e/chat.png.
+func TestBrowserChatAndSearch(t *testing.T) {
+	root, err := testsvc.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(gateway.NewServer(client, gateway.Config{Target: svc.Addr,
+		Heartbeat: time.Second, Logger: log.New(testLog{t}, "backend: ", 0)}))
+	defer ts.Close()
+
+	browserWS := startChromium(t)
+	pageWS, err := pageWebSocketURL(browserWS, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, err := dialWebSocket(pageWS, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	page := &cdpSession{ws: ws}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(page.call("Page.enable", nil, nil, 10*time.Second))
+	must(page.call("Page.navigate", map[string]string{"url": ts.URL + "/"}, nil, 20*time.Second))
+	// Wait for the load event of this page (not a late one of about:blank).
+	for loaded := false; !loaded; {
+		must(page.waitEvent("Page.loadEventFired", 30*time.Second))
+		var where string
+		if err := page.evaluate(`location.href + " " + document.readyState`, &where, 10*time.Second); err != nil {
+			t.Logf("page not ready yet: %v", err)
+			continue
+		}
+		loaded = where == ts.URL+"/ complete"
+	}
+	var title string
+	must(page.evaluate("document.title", &title, 10*time.Second))
+	if title != "ThinkBank AI gateway" {
+		t.Fatalf("page title %q", title)
+	}
+
+	// 1. A slow answer: a partial answer is visible while the stream is open.
+	slowQ := "!slow:400"
+	wantSlow, _ := expectedAnswer(t, slowQ)
+	must(page.typeInto("#chat-input", slowQ))
+	must(page.click("#chat-send"))
+	var partial chatState
+	must(page.evaluate(waitPartial, &partial, 40*time.Second))
+	if partial.Answer == "" || partial.Answer == wantSlow || !strings.HasPrefix(wantSlow, partial.Answer) {
+		t.Fatalf("partial answer %q is not a proper prefix of %q", partial.Answer, wantSlow)
+	}
+	var st chatState
+	must(page.evaluate(waitChat, &st, 40*time.Second))
+	if st.State != "done" || st.Answer != wantSlow {
+		t.Fatalf("slow chat: state %q answer %q (want %q); log:\n%s", st.State, st.Answer, wantSlow, st.Log)
+	}
+	t.Logf("partial answer seen while streaming: %q", partial.Answer)
+
+	// 2. A question typed into the box: the full streamed answer appears.
+	question := "What is in the quarterly report?"
+	want, chunks := expectedAnswer(t, question)
+	must(page.typeInto("#chat-input", question))
+	must(page.click("#chat-send"))
+	must(page.evaluate(waitChat, &st, 40*time.Second))
+	if st.State != "done" {
+		t.Fatalf("chat state %q; log:\n%s", st.State, st.Log)
+	}
+	if st.Answer != want || st.Chunks != fmt.Sprint(chunks) {
+		t.Fatalf("answer in the page %q (%s chunks)\nwant %q (%d chunks)", st.Answer, st.Chunks, want, chunks)
+	}
+	for _, s := range []string{question, want, "Sources: Quarterly report 2024 Q1 (doc-001, 0.95)"} {
+		if !strings.Contains(st.Log, s) {
+			t.Errorf("chat log lacks %q:\n%s", s, st.Log)
+		}
+	}
+
+	// 3. A search: the results are listed.
+	must(page.typeInto("#search-input", "harbour sunset"))
+	must(page.click("#search-send"))
+	var sr struct {
+		State  string   `json:"state"`
+		Items  []string `json:"items"`
+		Status string   `json:"status"`
+	}
+	must(page.evaluate(waitSearch, &sr, 40*time.Second))
+	if sr.State != "done" || len(sr.Items) != 10 || !strings.Contains(sr.Items[0], "Quarterly report 2024 Q1") ||
+		!strings.Contains(sr.Items[0], "doc-001") || sr.Status != "10 shown of 12 matches" {
+		t.Fatalf("search in the page: %+v", sr)
+	}
+
+	// 4. The screenshot.
+	var shot struct {
+		Data string `json:"data"`
+	}
+	must(page.call("Page.captureScreenshot", map[string]string{"format": "png"}, &shot, 30*time.Second))
+	png, err := base64.StdEncoding.DecodeString(shot.Data)
+	if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
+		t.Fatalf("screenshot is not a PNG (%v, %d bytes)", err, len(png))
+	}
+	out := filepath.Join(root, "build", "e2e", "chat.png")
+	must(os.MkdirAll(filepath.Dir(out), 0o755))
+	must(os.WriteFile(out, png, 0o644))
+	t.Logf("screenshot: %s (%d bytes)", out, len(png))
+}

@@ -1,0 +1,174 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	aiworker "github.com/thinkbank/libaiw/cgo"
+)
+
+// handleChat answers POST /api/v1/ai/chat with text/event-stream:
+//
+//	data: {"chunk":"..."}                                   one per message, flushed
+//	data: {"chunk":"...","is_final":true,"sources":[...]}   the final message
+//	data: [DONE]                                            the end
+//	: ping                                                  heartbeat while idle
+//	event: error
+//	data: {"code":"INTERNAL","message":"..."}               a failure after the stream began
+//
+// A failure before anything was sent (bad body, service unavailable, an
+// error status before the first message) is an ordinary JSON error with the
+// code's HTTP status. When the browser goes away the request context ends,
+// which cancels the gRPC stream at once.
+func (s *server) handleChat(w http.ResponseWriter, r *http.Request) {
+	if !allowMethod(w, r, http.MethodPost) {
+		return
+	}
+	var body chatRequestJSON
+	if !s.decodeBody(w, r, &body) {
+		return
+	}
+	req, msg := body.toRequest()
+	if msg != "" {
+		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", msg)
+		return
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, "INTERNAL", "streaming not supported by this server")
+		return
+	}
+
+	var ctx context.Context
+	var cancel context.CancelFunc
+	if s.cfg.ChatTimeout > 0 {
+		ctx, cancel = context.WithTimeout(outgoing(r.Context()), s.cfg.ChatTimeout)
+	} else {
+		ctx, cancel = context.WithCancel(outgoing(r.Context()))
+	}
+	defer cancel()
+
+	stream, err := s.client.ChatStream(ctx, req)
+	if err != nil {
+		writeCallError(w, err)
+		return
+	}
+
+	// One goroutine receives; this one writes (a ResponseWriter is not safe
+	// for concurrent use) and interleaves heartbeats. The channel is
+	// unbuffered, so a slow browser slows the stream down (backpressure).
+	type received struct {
+		msg *aiworker.ChatResponse
+		err error
+	}
+	msgs := make(chan received)
+	recvDone := make(chan struct{})
+	go func() {
+		defer close(recvDone)
+		for {
+			m, err := stream.Recv()
+			select {
+			case msgs <- received{m, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	// Cancel first (ends a blocked Recv), wait for the receiver, then for the
+	// call itself, so the RPC is over when the handler returns.
+	defer func() {
+		cancel()
+		<-recvDone
+		_ = stream.Close()
+	}()
+
+	started := false
+	start := func() {
+		h := w.Header()
+		h.Set("Content-Type", "text/event-stream; charset=utf-8")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("Connection", "keep-alive")
+		h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+		w.WriteHeader(http.StatusOK)
+		started = true
+	}
+	// send writes one event and flushes it; false when the browser is gone.
+	send := func(frame []byte) bool {
+		if !started {
+			start()
+		}
+		if _, err := w.Write(frame); err != nil {
+			return false
+		}
+		flusher.Flush()
+		return true
+	}
+	fail := func(err error) {
+		if !started {
+			writeCallError(w, err)
+			return
+		}
+		b, _ := json.Marshal(errorJSON{Code: codeName(aiworker.CodeOf(err)), Message: errorMessage(err)})
+		send(sseEvent("error", b))
+	}
+
+	heartbeat := time.NewTicker(s.cfg.Heartbeat)
+	defer heartbeat.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return // the browser went away; the deferred cancel ends the RPC
+		case <-ctx.Done():
+			if r.Context().Err() != nil {
+				return
+			}
+			fail(&aiworker.Error{Code: aiworker.DeadlineExceeded, Message: "chat deadline exceeded"})
+			return
+		case <-heartbeat.C:
+			if !send([]byte(": ping\n\n")) {
+				return
+			}
+		case rcv := <-msgs:
+			if errors.Is(rcv.err, io.EOF) {
+				send([]byte("data: [DONE]\n\n"))
+				return
+			}
+			if rcv.err != nil {
+				if r.Context().Err() == nil {
+					fail(rcv.err)
+				}
+				return
+			}
+			var b []byte
+			if m := rcv.msg; m.IsFinal {
+				b, _ = json.Marshal(chatFinalJSON{Chunk: m.Chunk, IsFinal: true, Sources: searchResultsFrom(m.Sources)})
+			} else {
+				b, _ = json.Marshal(chatChunkJSON{Chunk: m.Chunk})
+			}
+			if !send(sseEvent("", b)) {
+				return
+			}
+		}
+	}
+}
+
+// sseEvent frames one event. JSON from encoding/json has no raw newlines,
+// so one data line always suffices.
+func sseEvent(name string, data []byte) []byte {
+	out := make([]byte, 0, len(name)+len(data)+16)
+	if name != "" {
+		out = append(out, "event: "...)
+		out = append(out, name...)
+		out = append(out, '\n')
+	}
+	out = append(out, "data: "...)
+	out = append(out, data...)
+	return append(out, '\n', '\n')
+}

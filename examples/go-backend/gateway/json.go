@@ -1,0 +1,361 @@
+package gateway
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	aiworker "github.com/thinkbank/libaiw/cgo"
+)
+
+// ---- errors -----------------------------------------------------------------
+
+// errorJSON is the body of every error answer: {"code":"UNAVAILABLE","message":"..."}.
+type errorJSON struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// codeNames are the names of CONTRACT.md (gRPC's canonical names), then
+// libaiw's own codes (include/aiw.h).
+var codeNames = [...]string{
+	"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+	"ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+	"ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+	"UNAUTHENTICATED", "SERVICE_ERROR", "CALLBACK_ABORTED", "OUT_OF_MEMORY",
+	"RECURSIVE_API_CALL",
+}
+
+func codeName(c aiworker.Code) string {
+	if n := int(c); n >= 0 && n < len(codeNames) {
+		return codeNames[n]
+	}
+	return "UNKNOWN"
+}
+
+// errorMessage is the service's (or the library's) message without the
+// code prefix that Error() may add.
+func errorMessage(err error) string {
+	var e *aiworker.Error
+	if errors.As(err, &e) && e.Message != "" {
+		return e.Message
+	}
+	return err.Error()
+}
+
+func writeJSON(w http.ResponseWriter, status int, v interface{}) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(errorJSON{Code: "INTERNAL", Message: "encoding the answer: " + err.Error()})
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	writeJSON(w, status, errorJSON{Code: code, Message: message})
+}
+
+// writeCallError answers a failed call with the HTTP status of its code
+// (CONTRACT.md); success=false from the service is 502 SERVICE_ERROR.
+func writeCallError(w http.ResponseWriter, err error) {
+	writeError(w, aiworker.HTTPStatus(err), codeName(aiworker.CodeOf(err)), errorMessage(err))
+}
+
+// decodeBody reads the whole body (so that the server notices a client that
+// goes away) and decodes it as one JSON value. It answers 400
+// INVALID_ARGUMENT (413 for an oversized body) and returns false on failure.
+func (s *server) decodeBody(w http.ResponseWriter, r *http.Request, v interface{}) bool {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, "RESOURCE_EXHAUSTED",
+				fmt.Sprintf("request body larger than %d bytes", tooBig.Limit))
+			return false
+		}
+		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "reading the request body: "+err.Error())
+		return false
+	}
+	if len(strings.TrimSpace(string(data))) == 0 {
+		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "empty request body; a JSON object is required")
+		return false
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "malformed JSON body: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func pathUnescape(s string) (string, error) { return url.PathUnescape(s) }
+
+// ---- health -------------------------------------------------------------------
+
+type healthJSON struct {
+	Status       string `json:"status"`
+	GRPCEndpoint string `json:"grpc_endpoint"`
+	Error        string `json:"error,omitempty"`
+}
+
+// ---- embed --------------------------------------------------------------------
+
+type imageJSON struct {
+	Data   []byte `json:"data"` // base64 in JSON
+	Format string `json:"format"`
+}
+
+type embedRequestJSON struct {
+	Text  string     `json:"text"`
+	Image *imageJSON `json:"image"`
+	Type  string     `json:"type"` // "", "semantic", "visual", "both"
+}
+
+func parseEmbeddingType(s string) (aiworker.EmbeddingType, bool) {
+	switch strings.ToLower(s) {
+	case "", "unknown":
+		return aiworker.EmbeddingType_EMBEDDING_UNKNOWN, true
+	case "semantic":
+		return aiworker.EmbeddingType_EMBEDDING_SEMANTIC, true
+	case "visual":
+		return aiworker.EmbeddingType_EMBEDDING_VISUAL, true
+	case "both":
+		return aiworker.EmbeddingType_EMBEDDING_BOTH, true
+	}
+	return 0, false
+}
+
+func (b *embedRequestJSON) toRequest() (*aiworker.EmbeddingRequest, string) {
+	t, ok := parseEmbeddingType(b.Type)
+	if !ok {
+		return nil, fmt.Sprintf("type %q: want semantic, visual or both", b.Type)
+	}
+	req := &aiworker.EmbeddingRequest{Type: t}
+	switch {
+	case b.Text != "" && b.Image != nil:
+		return nil, "give either text or image, not both"
+	case b.Image != nil:
+		if len(b.Image.Data) == 0 {
+			return nil, "image.data (base64) is required"
+		}
+		req.Image = &aiworker.ImageData{Data: b.Image.Data, Format: b.Image.Format}
+	case b.Text != "":
+		req.Text = b.Text
+	default:
+		return nil, "text or image is required"
+	}
+	return req, ""
+}
+
+type embedResponseJSON struct {
+	SemanticVector []float32 `json:"semantic_vector"`
+	VisualVector   []float32 `json:"visual_vector"`
+	Success        bool      `json:"success"`
+}
+
+func nonNilFloats(v []float32) []float32 {
+	if v == nil {
+		return []float32{}
+	}
+	return v
+}
+
+func embedResponseFrom(r *aiworker.EmbeddingResponse) embedResponseJSON {
+	return embedResponseJSON{
+		SemanticVector: nonNilFloats(r.SemanticVector),
+		VisualVector:   nonNilFloats(r.VisualVector),
+		Success:        r.Success,
+	}
+}
+
+// ---- search -------------------------------------------------------------------
+
+type searchRequestJSON struct {
+	Query     string   `json:"query"`
+	Type      string   `json:"type"` // "", "semantic", "visual", "hybrid"
+	Limit     int32    `json:"limit"`
+	Threshold float32  `json:"threshold"`
+	Filters   []string `json:"filters"`
+}
+
+func parseSearchType(s string) (aiworker.SearchType, bool) {
+	switch strings.ToLower(s) {
+	case "", "unknown":
+		return aiworker.SearchType_SEARCH_UNKNOWN, true
+	case "semantic":
+		return aiworker.SearchType_SEARCH_SEMANTIC, true
+	case "visual":
+		return aiworker.SearchType_SEARCH_VISUAL, true
+	case "hybrid":
+		return aiworker.SearchType_SEARCH_HYBRID, true
+	}
+	return 0, false
+}
+
+func (b *searchRequestJSON) toRequest() (*aiworker.SearchRequest, string) {
+	t, ok := parseSearchType(b.Type)
+	switch {
+	case !ok:
+		return nil, fmt.Sprintf("type %q: want semantic, visual or hybrid", b.Type)
+	case b.Query == "":
+		return nil, "query is required"
+	case b.Limit < 0:
+		return nil, "limit must not be negative"
+	}
+	return &aiworker.SearchRequest{Query: b.Query, Type: t, Limit: b.Limit,
+		Threshold: b.Threshold, Filters: b.Filters}, ""
+}
+
+type searchResultJSON struct {
+	AssetID      string            `json:"asset_id"`
+	Score        float32           `json:"score"`
+	Caption      string            `json:"caption"`
+	MimeType     string            `json:"mime_type"`
+	ThumbnailURL string            `json:"thumbnail_url"`
+	Metadata     map[string]string `json:"metadata"`
+}
+
+type searchResponseJSON struct {
+	Results    []searchResultJSON `json:"results"`
+	TotalCount int32              `json:"total_count"`
+}
+
+func searchResultsFrom(in []*aiworker.SearchResult) []searchResultJSON {
+	out := make([]searchResultJSON, 0, len(in))
+	for _, r := range in {
+		if r == nil {
+			continue
+		}
+		md := r.Metadata
+		if md == nil {
+			md = map[string]string{}
+		}
+		out = append(out, searchResultJSON{AssetID: r.AssetId, Score: r.Score, Caption: r.Caption,
+			MimeType: r.MimeType, ThumbnailURL: r.ThumbnailUrl, Metadata: md})
+	}
+	return out
+}
+
+func searchResponseFrom(r *aiworker.SearchResponse) searchResponseJSON {
+	return searchResponseJSON{Results: searchResultsFrom(r.Results), TotalCount: r.TotalCount}
+}
+
+// ---- process ------------------------------------------------------------------
+
+type processOptionsJSON struct {
+	EnableOCR       bool  `json:"enable_ocr"`
+	EnableCaption   bool  `json:"enable_caption"`
+	EnableEmbedding bool  `json:"enable_embedding"`
+	EnableSummary   bool  `json:"enable_summary"`
+	MaxChunkSize    int32 `json:"max_chunk_size"`
+}
+
+type processRequestJSON struct {
+	FilePath string              `json:"file_path"`
+	MimeType string              `json:"mime_type"`
+	Options  *processOptionsJSON `json:"options"`
+}
+
+func (b *processRequestJSON) toRequest(assetID string) (*aiworker.AssetRequest, string) {
+	if b.FilePath == "" {
+		return nil, "file_path is required"
+	}
+	if b.MimeType == "" {
+		return nil, "mime_type is required"
+	}
+	req := &aiworker.AssetRequest{AssetId: assetID, FilePath: b.FilePath, MimeType: b.MimeType}
+	if o := b.Options; o != nil {
+		if o.MaxChunkSize < 0 {
+			return nil, "options.max_chunk_size must not be negative"
+		}
+		req.Options = &aiworker.ProcessingOptions{EnableOcr: o.EnableOCR, EnableCaption: o.EnableCaption,
+			EnableEmbedding: o.EnableEmbedding, EnableSummary: o.EnableSummary, MaxChunkSize: o.MaxChunkSize}
+	}
+	return req, ""
+}
+
+type processResponseJSON struct {
+	AssetID  string  `json:"asset_id"`
+	Success  bool    `json:"success"`
+	Stage    string  `json:"stage"`
+	Progress float32 `json:"progress"`
+	Error    string  `json:"error,omitempty"`
+}
+
+var stageNames = [...]string{"STAGE_UNKNOWN", "STAGE_QUEUED", "STAGE_DOWNLOADING",
+	"STAGE_PROCESSING", "STAGE_EMBEDDING", "STAGE_COMPLETED", "STAGE_FAILED"}
+
+func stageName(s aiworker.ProcessingStage) string {
+	if n := int(s); n >= 0 && n < len(stageNames) {
+		return stageNames[n]
+	}
+	return fmt.Sprintf("STAGE_%d", int(s))
+}
+
+func processResponseFrom(assetID string, r *aiworker.ProcessStatus) processResponseJSON {
+	return processResponseJSON{AssetID: assetID, Success: r.Success, Stage: stageName(r.Stage),
+		Progress: r.Progress, Error: r.Error}
+}
+
+// ---- chat ---------------------------------------------------------------------
+
+type chatMessageJSON struct {
+	Role      string `json:"role"`
+	Content   string `json:"content"`
+	Timestamp int64  `json:"timestamp"`
+}
+
+type chatOptionsJSON struct {
+	MaxContextDocs      int32   `json:"max_context_docs"`
+	SimilarityThreshold float32 `json:"similarity_threshold"`
+	IncludeImages       bool    `json:"include_images"`
+	StreamResponse      bool    `json:"stream_response"`
+}
+
+type chatRequestJSON struct {
+	Query   string            `json:"query"`
+	History []chatMessageJSON `json:"history"`
+	Options *chatOptionsJSON  `json:"options"`
+}
+
+func (b *chatRequestJSON) toRequest() (*aiworker.ChatRequest, string) {
+	if b.Query == "" {
+		return nil, "query is required"
+	}
+	req := &aiworker.ChatRequest{Query: b.Query}
+	for i, m := range b.History {
+		if m.Role != "user" && m.Role != "assistant" {
+			return nil, fmt.Sprintf("history[%d].role %q: want user or assistant", i, m.Role)
+		}
+		req.History = append(req.History, &aiworker.ChatMessage{Role: m.Role, Content: m.Content,
+			Timestamp: m.Timestamp})
+	}
+	if o := b.Options; o != nil {
+		if o.MaxContextDocs < 0 {
+			return nil, "options.max_context_docs must not be negative"
+		}
+		req.Options = &aiworker.ChatOptions{MaxContextDocs: o.MaxContextDocs,
+			SimilarityThreshold: o.SimilarityThreshold, IncludeImages: o.IncludeImages,
+			StreamResponse: o.StreamResponse}
+	}
+	return req, ""
+}
+
+// chatChunkJSON is one streamed message; the final one carries is_final and
+// sources (always present, possibly empty, on the final message).
+type chatChunkJSON struct {
+	Chunk string `json:"chunk"`
+}
+
+type chatFinalJSON struct {
+	Chunk   string             `json:"chunk"`
+	IsFinal bool               `json:"is_final"`
+	Sources []searchResultJSON `json:"sources"`
+}

@@ -1,0 +1,254 @@
+package gateway_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	aiworker "github.com/thinkbank/libaiw/cgo"
+	"github.com/thinkbank/libaiw/examples/go-backend/gateway"
+	"github.com/thinkbank/libaiw/examples/go-backend/internal/testsvc"
+)
+
+var (
+	svc    *testsvc.Service
+	client *aiworker.Client
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "aiw-backend-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FATAL:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	svc, err = testsvc.Start(dir, 60*time.Second)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FATAL: cannot start the reference AI service:", err)
+		return 1
+	}
+	defer svc.Stop()
+	client, err = aiworker.Dial(svc.Addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FATAL: aiworker.Dial:", err)
+		return 1
+	}
+	defer client.Close()
+	return m.Run()
+}
+
+// syncBuffer collects the access log.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type testServer struct {
+	*httptest.Server
+	log *syncBuffer
+}
+
+// newServer runs the gateway over the shared client; cfg.Target and
+// cfg.Logger are filled in.
+func newServer(t *testing.T, cfg gateway.Config) *testServer {
+	t.Helper()
+	return newServerWith(t, client, svc.Addr, cfg)
+}
+
+func newServerWith(t *testing.T, c gateway.AIClient, target string, cfg gateway.Config) *testServer {
+	t.Helper()
+	lb := &syncBuffer{}
+	cfg.Target = target
+	cfg.Logger = log.New(lb, "", 0)
+	ts := httptest.NewServer(gateway.NewServer(c, cfg))
+	t.Cleanup(ts.Close)
+	return &testServer{Server: ts, log: lb}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// do sends one request; header is "Key: value" pairs.
+func (ts *testServer) do(t *testing.T, method, path, body string, header ...string) response {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, ts.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for _, h := range header {
+		k, v, _ := strings.Cut(h, ": ")
+		req.Header.Set(k, v)
+	}
+	resp, err := ts.Client().Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading body: %v", method, path, err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// decode unmarshals the body into v, failing the test on error.
+func (r response) decode(t *testing.T, v interface{}) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("body is not the expected JSON (%v): %s", err, r.body)
+	}
+}
+
+type apiError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// wantError checks an error answer: status, JSON content type, code and
+// (when message is not "") message.
+func (r response) wantError(t *testing.T, status int, code, message string) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d; body %s", r.status, status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("Content-Type %q, want application/json", ct)
+	}
+	var e apiError
+	r.decode(t, &e)
+	if e.Code != code {
+		t.Errorf("code %q, want %q (body %s)", e.Code, code, r.body)
+	}
+	if message != "" && e.Message != message {
+		t.Errorf("message %q, want %q", e.Message, message)
+	}
+	if e.Message == "" {
+		t.Errorf("empty error message (body %s)", r.body)
+	}
+}
+
+// sseEvent is one parsed Server-Sent Event.
+type sseEvent struct {
+	name     string   // "" for the default
+	data     string   // data lines joined by "\n"
+	comments []string // ": ..." lines
+	raw      string   // the event's lines as sent, without the blank line
+}
+
+// readEvent reads one event (up to a blank line); io.EOF at the end.
+func readEvent(r *bufio.Reader) (sseEvent, error) {
+	var ev sseEvent
+	var lines, data []string
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			if err == io.EOF && line == "" && len(lines) == 0 {
+				return ev, io.EOF
+			}
+			return ev, fmt.Errorf("unterminated event %q (%q): %w", lines, line, err)
+		}
+		line = strings.TrimSuffix(line, "\n")
+		if line == "" {
+			ev.raw = strings.Join(lines, "\n")
+			ev.data = strings.Join(data, "\n")
+			return ev, nil
+		}
+		lines = append(lines, line)
+		switch {
+		case strings.HasPrefix(line, ":"):
+			ev.comments = append(ev.comments, line)
+		case strings.HasPrefix(line, "event: "):
+			ev.name = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			data = append(data, strings.TrimPrefix(line, "data: "))
+		default:
+			return ev, fmt.Errorf("unexpected SSE line %q", line)
+		}
+	}
+}
+
+// readAllEvents reads events until EOF.
+func readAllEvents(t *testing.T, body io.Reader) []sseEvent {
+	t.Helper()
+	r := bufio.NewReader(body)
+	var out []sseEvent
+	for {
+		ev, err := readEvent(r)
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("after %d events: %v", len(out), err)
+		}
+		out = append(out, ev)
+	}
+}
+
+// postChat starts a chat request and returns the response (body open).
+func (ts *testServer) postChat(t *testing.T, body string, header ...string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, ts.URL+"/api/v1/ai/chat", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for _, h := range header {
+		k, v, _ := strings.Cut(h, ": ")
+		req.Header.Set(k, v)
+	}
+	resp, err := ts.Client().Do(req)
+	if err != nil {
+		t.Fatalf("POST /api/v1/ai/chat: %v", err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// freeAddr returns a local address where nothing listens.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}

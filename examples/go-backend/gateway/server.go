@@ -1,0 +1,329 @@
+// Package gateway is the HTTP side of ThinkBank's Go backend: it answers
+// browsers with JSON and Server-Sent Events and talks gRPC to the Python AI
+// service through package aiworker (libaiw).
+//
+// Routes (see README.md for the request and response bodies):
+//
+//	GET  /                              the demo page (chat and search)
+//	GET  /api/v1/ai/health              200 healthy / 503 unhealthy
+//	POST /api/v1/ai/embed               GetEmbedding
+//	POST /api/v1/ai/search              VectorSearch
+//	POST /api/v1/assets/{id}/process    ProcessAsset
+//	POST /api/v1/ai/chat                ChatStream as text/event-stream
+//
+// Every request gets a request id (the X-Request-Id header when it is a
+// sane value, else a generated one); it is echoed in the X-Request-Id
+// response header, sent to the AI service as x-request-id metadata and
+// written in the access log line.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	_ "embed"
+	"encoding/hex"
+	"log"
+	"net/http"
+	"strings"
+	"time"
+
+	aiworker "github.com/thinkbank/libaiw/cgo"
+)
+
+// AIClient is the part of *aiworker.Client the gateway uses. Tests and
+// other programs may pass anything with the same methods.
+type AIClient interface {
+	GetEmbedding(ctx context.Context, in *aiworker.EmbeddingRequest) (*aiworker.EmbeddingResponse, error)
+	VectorSearch(ctx context.Context, in *aiworker.SearchRequest) (*aiworker.SearchResponse, error)
+	ProcessAsset(ctx context.Context, in *aiworker.AssetRequest) (*aiworker.ProcessStatus, error)
+	ChatStream(ctx context.Context, in *aiworker.ChatRequest) (*aiworker.ChatStream, error)
+}
+
+var _ AIClient = (*aiworker.Client)(nil)
+
+// Config tunes the gateway. Zero values take the defaults noted.
+type Config struct {
+	// Target is the AI service's gRPC target, reported by the health check.
+	Target string
+	// Timeout is the deadline of each unary call (default 30s).
+	Timeout time.Duration
+	// ChatTimeout is the deadline of a whole chat stream; 0 means none (the
+	// stream still ends when the browser goes away).
+	ChatTimeout time.Duration
+	// HealthTimeout is the deadline of the health probe (default 2s).
+	HealthTimeout time.Duration
+	// Heartbeat is the interval of ": ping" comments on idle chat streams
+	// (default 15s).
+	Heartbeat time.Duration
+	// MaxBodyBytes limits request bodies (default 32 MiB: base64 images).
+	MaxBodyBytes int64
+	// Logger receives one access log line per request (default log.Default()).
+	Logger *log.Logger
+}
+
+const (
+	defaultTimeout       = 30 * time.Second
+	defaultHealthTimeout = 2 * time.Second
+	defaultHeartbeat     = 15 * time.Second
+	defaultMaxBodyBytes  = 32 << 20
+)
+
+//go:embed static/index.html
+var indexHTML []byte
+
+type server struct {
+	client AIClient
+	cfg    Config
+}
+
+// NewServer returns the gateway's handler. client is typically an
+// *aiworker.Client from aiworker.Dial; it is not closed by the handler.
+func NewServer(client AIClient, cfg Config) http.Handler {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = defaultTimeout
+	}
+	if cfg.HealthTimeout <= 0 {
+		cfg.HealthTimeout = defaultHealthTimeout
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = defaultHeartbeat
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = defaultMaxBodyBytes
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = log.Default()
+	}
+	s := &server{client: client, cfg: cfg}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", s.handleIndex)
+	mux.HandleFunc("/api/v1/ai/health", s.handleHealth)
+	mux.HandleFunc("/api/v1/ai/embed", s.handleEmbed)
+	mux.HandleFunc("/api/v1/ai/search", s.handleSearch)
+	mux.HandleFunc("/api/v1/ai/chat", s.handleChat)
+	mux.HandleFunc("/api/v1/assets/", s.handleAssets)
+	return s.accessLog(mux)
+}
+
+// ---- request ids and the access log ----------------------------------------
+
+type ctxKey struct{}
+
+// RequestID returns the request id the gateway gave to the request whose
+// context this is ("" outside the gateway).
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(ctxKey{}).(string)
+	return id
+}
+
+// validRequestID accepts ids that are safe as gRPC metadata and in a log line.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c <= ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "req-" + time.Now().UTC().Format("20060102T150405.000000000")
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// outgoing is the context for calls to the AI service made for r.
+func outgoing(ctx context.Context) context.Context {
+	return aiworker.AppendToOutgoingContext(ctx, "x-request-id", RequestID(ctx))
+}
+
+// statusRecorder remembers the status and size of a response for the log.
+// It forwards Flush, which the chat stream needs.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *statusRecorder) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *server) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-Id")
+		if !validRequestID(id) {
+			id = newRequestID()
+		}
+		w.Header().Set("X-Request-Id", id)
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), ctxKey{}, id)))
+		status := rec.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		s.cfg.Logger.Printf("access method=%s path=%q status=%d bytes=%d duration=%s remote=%s request_id=%s",
+			r.Method, r.URL.Path, status, rec.bytes, time.Since(start).Round(time.Microsecond),
+			r.RemoteAddr, id)
+	})
+}
+
+// ---- routes -----------------------------------------------------------------
+
+func (s *server) handleIndex(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/" {
+		writeError(w, http.StatusNotFound, "NOT_FOUND", "no route for "+r.URL.Path)
+		return
+	}
+	if !allowMethod(w, r, http.MethodGet, http.MethodHead) {
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src * data:")
+	if r.Method == http.MethodHead {
+		return
+	}
+	_, _ = w.Write(indexHTML)
+}
+
+// allowMethod answers 405 unless r's method is one of methods.
+func allowMethod(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	for _, m := range methods {
+		if r.Method == m {
+			return true
+		}
+	}
+	w.Header().Set("Allow", strings.Join(methods, ", "))
+	writeError(w, http.StatusMethodNotAllowed, "UNIMPLEMENTED",
+		"method "+r.Method+" not allowed; use "+strings.Join(methods, " or "))
+	return false
+}
+
+func (s *server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	if !allowMethod(w, r, http.MethodGet, http.MethodHead) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(outgoing(r.Context()), s.cfg.HealthTimeout)
+	defer cancel()
+	// A cheap call that every AI service answers. success=false still means
+	// the service is up and answering; only a failed RPC is unhealthy.
+	_, err := s.client.GetEmbedding(ctx, &aiworker.EmbeddingRequest{
+		Text: "health check", Type: aiworker.EmbeddingType_EMBEDDING_SEMANTIC})
+	if err != nil && aiworker.HTTPStatus(err) != http.StatusBadGateway {
+		writeJSON(w, http.StatusServiceUnavailable, healthJSON{
+			Status: "unhealthy", GRPCEndpoint: s.cfg.Target,
+			Error: codeName(aiworker.CodeOf(err)) + ": " + errorMessage(err)})
+		return
+	}
+	writeJSON(w, http.StatusOK, healthJSON{Status: "healthy", GRPCEndpoint: s.cfg.Target})
+}
+
+func (s *server) handleEmbed(w http.ResponseWriter, r *http.Request) {
+	if !allowMethod(w, r, http.MethodPost) {
+		return
+	}
+	var body embedRequestJSON
+	if !s.decodeBody(w, r, &body) {
+		return
+	}
+	req, msg := body.toRequest()
+	if msg != "" {
+		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", msg)
+		return
+	}
+	ctx, cancel := context.WithTimeout(outgoing(r.Context()), s.cfg.Timeout)
+	defer cancel()
+	resp, err := s.client.GetEmbedding(ctx, req)
+	if err != nil {
+		writeCallError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, embedResponseFrom(resp))
+}
+
+func (s *server) handleSearch(w http.ResponseWriter, r *http.Request) {
+	if !allowMethod(w, r, http.MethodPost) {
+		return
+	}
+	var body searchRequestJSON
+	if !s.decodeBody(w, r, &body) {
+		return
+	}
+	req, msg := body.toRequest()
+	if msg != "" {
+		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", msg)
+		return
+	}
+	ctx, cancel := context.WithTimeout(outgoing(r.Context()), s.cfg.Timeout)
+	defer cancel()
+	resp, err := s.client.VectorSearch(ctx, req)
+	if err != nil {
+		writeCallError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, searchResponseFrom(resp))
+}
+
+// handleAssets serves /api/v1/assets/{id}/process (Go 1.19's ServeMux has no
+// path patterns, so the id is cut out here). The id is one path segment,
+// percent-decoded.
+func (s *server) handleAssets(w http.ResponseWriter, r *http.Request) {
+	rest := strings.TrimPrefix(r.URL.EscapedPath(), "/api/v1/assets/")
+	seg := strings.Split(rest, "/")
+	if len(seg) != 2 || seg[0] == "" || seg[1] != "process" {
+		writeError(w, http.StatusNotFound, "NOT_FOUND", "no route for "+r.URL.Path)
+		return
+	}
+	id, err := pathUnescape(seg[0])
+	if err != nil || id == "" {
+		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "bad asset id in path")
+		return
+	}
+	if !allowMethod(w, r, http.MethodPost) {
+		return
+	}
+	var body processRequestJSON
+	if !s.decodeBody(w, r, &body) {
+		return
+	}
+	req, msg := body.toRequest(id)
+	if msg != "" {
+		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", msg)
+		return
+	}
+	ctx, cancel := context.WithTimeout(outgoing(r.Context()), s.cfg.Timeout)
+	defer cancel()
+	resp, err := s.client.ProcessAsset(ctx, req)
+	if err != nil {
+		writeCallError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, processResponseFrom(id, resp))
+}

@@ -1,0 +1,181 @@
+// Package testsvc starts the project's reference AI service
+// (tests/refservice/ai_worker_server.py) for the backend's tests and reads
+// its events file.
+package testsvc
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Python is the interpreter that has grpc (the python3 on PATH may not).
+const Python = "/usr/bin/python3"
+
+// RepoRoot walks up from the working directory to the libaiw checkout (the
+// directory holding idl/ai_service.proto).
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "idl", "ai_service.proto")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("testsvc: libaiw checkout (idl/ai_service.proto) not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Service is a running reference service.
+type Service struct {
+	Addr   string // 127.0.0.1:PORT
+	Events string // path of its --events file
+	cmd    *exec.Cmd
+	stderr *lockedWriter
+	exited chan error
+}
+
+// Start runs the reference service on a free port, with its events file in
+// dir, and returns once it printed LISTENING (or fails after timeout).
+func Start(dir string, timeout time.Duration) (*Service, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	events := filepath.Join(dir, "events.jsonl")
+	script := filepath.Join(root, "tests", "refservice", "ai_worker_server.py")
+	cmd := exec.Command(Python, script, "--port", "0", "--events", events)
+	cmd.Dir = root
+	// If the test binary dies without Stop (a panic), the service goes too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{Events: events, cmd: cmd, stderr: &lockedWriter{}, exited: make(chan error, 1)}
+	cmd.Stderr = s.stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("testsvc: starting %s %s: %w", Python, script, err)
+	}
+	lines := make(chan string, 1)
+	go func() {
+		r := bufio.NewReader(stdout)
+		line, _ := r.ReadString('\n')
+		lines <- line
+		_, _ = io.Copy(io.Discard, r)
+		s.exited <- cmd.Wait()
+	}()
+	select {
+	case line := <-lines:
+		var port int
+		if _, err := fmt.Sscanf(strings.TrimSpace(line), "LISTENING %d", &port); err != nil || port <= 0 {
+			s.Stop()
+			return nil, fmt.Errorf("testsvc: reference service did not print LISTENING (got %q); stderr:\n%s", line, s.Stderr())
+		}
+		s.Addr = fmt.Sprintf("127.0.0.1:%d", port)
+		return s, nil
+	case <-time.After(timeout):
+		s.Stop()
+		return nil, fmt.Errorf("testsvc: reference service not listening after %s; stderr:\n%s", timeout, s.Stderr())
+	}
+}
+
+// Stop ends the service (SIGTERM, then SIGKILL after 5 s) and waits for it.
+func (s *Service) Stop() {
+	if s.cmd.Process == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(5 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+	}
+}
+
+// Stderr returns what the service wrote on stderr so far.
+func (s *Service) Stderr() string {
+	s.stderr.mu.Lock()
+	defer s.stderr.mu.Unlock()
+	return s.stderr.buf.String()
+}
+
+// Event is one line of the events file.
+type Event struct {
+	RPC       string            `json:"rpc"`
+	Outcome   string            `json:"outcome"`
+	RequestID string            `json:"request_id"`
+	Metadata  map[string]string `json:"metadata"`
+}
+
+// ReadEvents returns the events written so far.
+func (s *Service) ReadEvents() ([]Event, error) {
+	data, err := os.ReadFile(s.Events)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []Event
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		var e Event
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			continue // a line being written right now
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// WaitEvent waits up to timeout for an event with this rpc and request id
+// (the service writes it when the RPC ends server-side) and returns it.
+func (s *Service) WaitEvent(rpc, requestID string, timeout time.Duration) (Event, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		evs, err := s.ReadEvents()
+		if err != nil {
+			return Event{}, err
+		}
+		for _, e := range evs {
+			if e.RPC == rpc && e.RequestID == requestID {
+				return e, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return Event{}, fmt.Errorf("testsvc: no %s event for request id %q within %s (%d events)", rpc, requestID, timeout, len(evs))
+		}
+		time.Sleep(20 * time.Millisecond) // polling a file: there is no other signal
+	}
+}
+
+// lockedWriter serialises writes to buf (exec copies stderr on its own goroutine).
+type lockedWriter struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
