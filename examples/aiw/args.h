@@ -1,0 +1,47 @@
+/*
+ * args.h -- argument helpers of the aiw CLI: number parsing, -H headers,
+ * --history messages, base64 for -bin header values, reading input files.
+ * None of them prints anything; the caller reports failures.
+ */
+#ifndef AIW_ARGS_H
+#define AIW_ARGS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Whole-string decimal integers within [min, max]. 0 on success, -1 if not. */
+int args_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);
+/* A finite float32 ("0.5", "1e-3"). 0 on success, -1 if not. */
+int args_parse_float(const char *s, float *out);
+
+/*
+ * args_split_header: "Key=Value" -> key (lower-cased, malloc'd) and value
+ * (borrowed from `s`, after the first '='). -1 if there is no '=' or the key
+ * is empty; -2 if out of memory.
+ */
+int args_split_header(const char *s, char **key, const char **value);
+
+/*
+ * args_split_history: "ROLE:CONTENT[@UNIX_TS]" -> role and content
+ * (malloc'd) and timestamp (0 when absent). The timestamp is a trailing
+ * '@' followed by an optional '-' and digits only; a content that itself
+ * ends like that needs an explicit "@0"-style suffix. -1 on a malformed
+ * spec (no ':', empty role, timestamp out of range); -2 if out of memory.
+ */
+int args_split_history(const char *s, char **role, char **content, int64_t *timestamp);
+
+/*
+ * args_base64_decode: standard or URL-safe alphabet, padding optional,
+ * no whitespace. *out is malloc'd (free it), *len its length. -1 if `s` is
+ * not base64, -2 if out of memory.
+ */
+int args_base64_decode(const char *s, unsigned char **out, size_t *len);
+
+/*
+ * args_read_file: the whole file ("-" = standard input) into a malloc'd
+ * buffer with a NUL appended (not counted in *len). -1 with errno set on
+ * failure.
+ */
+int args_read_file(const char *path, char **out, size_t *len);
+
+#endif /* AIW_ARGS_H */

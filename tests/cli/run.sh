@@ -1,0 +1,617 @@
+#!/bin/bash
+# tests/cli/run.sh -- `make test-cli`: the aiw CLI against the reference AI
+# service (tests/refservice/ai_worker_server.py).
+#
+# Every assertion is counted; the last line is `N passed, M failed` and the
+# exit status is non-zero when anything failed. JSON output is parsed and
+# compared field by field by tests/cli/expect.py, which computes the
+# documented answers itself (embedding formula, search corpus, chat text).
+#
+# Environment: AIW (the binary, default build/bin/aiw), PYTHON (the Python
+# that has grpc, default /usr/bin/python3). Synchronisation is on ready
+# signals only: the service's LISTENING line, the first streamed chunk, the
+# service's --events log; no sleep decides an outcome.
+set -u
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+AIW=${AIW:-$ROOT/build/bin/aiw}
+PY=${PYTHON:-/usr/bin/python3}
+EXPECT="$PY $ROOT/tests/cli/expect.py"
+SERVER=$ROOT/tests/refservice/ai_worker_server.py
+
+PASS=0
+FAIL=0
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/aiw-cli-test.XXXXXX")
+SERVER_PID=
+SERVER2_PID=
+
+cleanup() {
+  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+  [ -n "$SERVER2_PID" ] && kill "$SERVER2_PID" 2>/dev/null && wait "$SERVER2_PID" 2>/dev/null
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+ok() { PASS=$((PASS + 1)); echo "ok   $1"; }
+not_ok() {
+  FAIL=$((FAIL + 1))
+  echo "FAIL $1"
+  shift
+  for line in "$@"; do echo "     $line"; done
+}
+
+# run ARGS...: runs aiw; sets RC, OUT (stdout file), ERR (stderr file).
+N=0
+run() {
+  N=$((N + 1))
+  OUT=$TMP/out.$N
+  ERR=$TMP/err.$N
+  "$AIW" "$@" >"$OUT" 2>"$ERR" </dev/null
+  RC=$?
+}
+# run_in FILE ARGS...: same with stdin from FILE.
+run_in() {
+  local input=$1
+  shift
+  N=$((N + 1))
+  OUT=$TMP/out.$N
+  ERR=$TMP/err.$N
+  "$AIW" "$@" >"$OUT" 2>"$ERR" <"$input"
+  RC=$?
+}
+
+context() { echo "rc=$RC" "stdout: $(head -c 400 "$OUT")" "stderr: $(head -c 400 "$ERR")"; }
+
+expect_rc() { # NAME WANT
+  if [ "$RC" -eq "$2" ]; then ok "$1 (exit $2)"; else not_ok "$1: exit $RC, want $2" "$(context)"; fi
+}
+expect_out_eq() { # NAME TEXT  (stdout exactly TEXT, printf %s)
+  if [ "$(cat "$OUT"; echo x)" = "$2"x ]; then ok "$1"; else
+    not_ok "$1: stdout differs" "want: $(printf %q "$2")" "got:  $(printf %q "$(cat "$OUT")")"; fi
+}
+expect_err_eq() { # NAME LINE  (stderr exactly LINE + newline)
+  if [ "$(cat "$ERR"; echo x)" = "$2"$'\n'x ]; then ok "$1"; else
+    not_ok "$1: stderr differs" "want: $(printf %q "$2")" "got:  $(printf %q "$(cat "$ERR")")"; fi
+}
+expect_out_has() { # NAME FIXED-STRING
+  if grep -qF -- "$2" "$OUT"; then ok "$1"; else not_ok "$1: stdout lacks '$2'" "$(context)"; fi
+}
+expect_out_lacks() {
+  if ! grep -qF -- "$2" "$OUT"; then ok "$1"; else not_ok "$1: stdout has '$2'" "$(context)"; fi
+}
+expect_err_has() {
+  if grep -qF -- "$2" "$ERR"; then ok "$1"; else not_ok "$1: stderr lacks '$2'" "$(context)"; fi
+}
+expect_out_empty() {
+  if [ ! -s "$OUT" ]; then ok "$1"; else not_ok "$1: stdout not empty" "$(context)"; fi
+}
+expect_json() { # NAME expect.py-ARGS...
+  local name=$1
+  shift
+  local msg
+  if msg=$($EXPECT "$@" <"$OUT" 2>&1); then ok "$name"; else not_ok "$name" "$msg" "stderr: $(head -c 300 "$ERR")"; fi
+}
+# A usage error: exit 64, `aiw: USAGE: ...` on stderr, nothing on stdout.
+expect_usage() { # NAME
+  expect_rc "$1" 64
+  if head -n 1 "$ERR" | grep -q '^aiw: [A-Z_]*: ' && [ ! -s "$OUT" ]; then ok "$1: message on stderr only"; else
+    not_ok "$1: want 'aiw: CODE: message' on stderr and empty stdout" "$(context)"; fi
+}
+
+# wait_for FILE PATTERN SECONDS: polls until FILE has a line matching PATTERN.
+wait_for() {
+  local deadline=$((SECONDS + $3))
+  while [ $SECONDS -lt $deadline ]; do
+    grep -qE -- "$2" "$1" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+# start_server OUTFILE ARGS...: starts the reference service; sets STARTED_PID, STARTED_PORT.
+start_server() {
+  local outfile=$1
+  shift
+  "$PY" "$SERVER" --port 0 "$@" >"$outfile" 2>"$outfile.err" &
+  STARTED_PID=$!
+  if ! wait_for "$outfile" '^LISTENING [0-9]+$' 60; then
+    echo "cannot start the reference service:"
+    cat "$outfile.err"
+    return 1
+  fi
+  STARTED_PORT=$(awk '/^LISTENING/ {print $2; exit}' "$outfile")
+}
+
+if [ ! -x "$AIW" ]; then
+  echo "no aiw binary at $AIW (make build/bin/aiw)"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+EVENTS=$TMP/events.jsonl
+if ! start_server "$TMP/server.out" --events "$EVENTS"; then
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+SERVER_PID=$STARTED_PID
+export AIW_TARGET=127.0.0.1:$STARTED_PORT
+echo "# reference service on $AIW_TARGET (pid $SERVER_PID)"
+
+# ===================================================================== basics
+run --version
+expect_rc "--version" 0
+expect_out_has "--version names aiw" "aiw 1.0.0"
+expect_out_has "--version names libaiw" "libaiw 1.0.0"
+run --help
+expect_rc "--help" 0
+expect_out_has "--help lists commands" "chat    [--history ROLE:CONTENT[@UNIX_TS]]..."
+expect_out_has "--help lists global options" "-H, --header K=V"
+run -h
+expect_rc "-h" 0
+for cmd in embed search process chat; do
+  run "$cmd" --help
+  expect_rc "$cmd --help" 0
+  expect_out_has "$cmd --help is the command's" "usage: aiw [global options] $cmd"
+  run "$cmd" -h
+  expect_rc "$cmd -h" 0
+done
+run --json search --version
+expect_rc "--version after the command" 0
+
+# ============================================================== usage errors
+run
+expect_usage "no command"
+run bogus
+expect_usage "unknown command"
+run --bogus search q
+expect_usage "unknown global option"
+run search --bogus q
+expect_usage "unknown command option"
+run -x search q
+expect_usage "unknown short option"
+run --target
+expect_usage "--target without its argument"
+run search q --limit
+expect_usage "--limit without its argument"
+run search
+expect_usage "search without QUERY"
+run search a b
+expect_usage "search with two QUERYs"
+run search --limit -1 q
+expect_usage "search --limit -1"
+run search --limit 3x q
+expect_usage "search --limit 3x"
+run search --limit 99999999999 q
+expect_usage "search --limit beyond int32"
+run search --threshold abc q
+expect_usage "search --threshold abc"
+run search --threshold nan q
+expect_usage "search --threshold nan"
+run search --type fuzzy q
+expect_usage "search --type fuzzy"
+run --timeout -5 search q
+expect_usage "--timeout -5"
+run --timeout soon search q
+expect_usage "--timeout soon"
+run -H novalue search q
+expect_usage "-H without ="
+run -H '=v' search q
+expect_usage "-H with empty key"
+run -H 'bad key=v' search q
+expect_usage "-H key the library refuses"
+run -H 'x-ok=caf'$'\xc3\xa9' search q
+expect_usage "-H non-ASCII value"
+run -H 'grpc-timeout=1' search q
+expect_usage "-H reserved grpc- key"
+run -H 'x-trace-bin=not base64!' search q
+expect_usage "-H -bin value not base64"
+run embed
+expect_usage "embed without TEXT or --image"
+run embed --image /dev/null text
+expect_usage "embed with TEXT and --image"
+run embed --format png text
+expect_usage "embed --format without --image"
+run embed --type semantic-ish text
+expect_usage "embed --type unknown word"
+run process --asset-id a --path p
+expect_usage "process without --mime"
+run process --asset-id a --path p --mime m extra
+expect_usage "process with an argument"
+run process --asset-id a --path p --mime m --chunk-size big
+expect_usage "process --chunk-size big"
+run chat --history nocolon q
+expect_usage "chat --history without ROLE:"
+run chat --history ':content' q
+expect_usage "chat --history with empty role"
+run chat --max-docs many q
+expect_usage "chat --max-docs many"
+run chat
+expect_usage "chat without QUERY"
+run search ''
+expect_usage "search '' (refused by the library before any RPC)"
+expect_err_eq "search '' message" "aiw: INVALID_ARGUMENT: SearchRequest.query is required"
+run chat $'\xff\xfe'
+expect_usage "chat with invalid UTF-8 QUERY"
+run --cert /dev/null search q
+expect_usage "--cert without --key"
+run -t '' search q
+expect_usage "empty --target"
+
+# ===================================================================== embed
+run --json embed hello
+expect_rc "embed hello --json" 0
+expect_json "embed hello: 1024 semantic floats from the formula" embed text hello unknown
+for t in semantic visual both; do
+  run --json embed --type "$t" "text for $t"
+  expect_rc "embed --type $t" 0
+  expect_json "embed --type $t: vectors field by field" embed text "text for $t" "$t"
+done
+run --json embed ''
+expect_rc "embed '' (empty text is content)" 0
+expect_json "embed '': vector of the empty string" embed text '' unknown
+run --json embed 'Zürich ☃'
+expect_json "embed UTF-8 text" embed text 'Zürich ☃' unknown
+run embed hello
+expect_rc "embed human" 0
+expect_out_eq "embed human: dims and first values" \
+  "semantic: 1024 dims: -0.61 0.0621 -0.361 -0.8325 0.6876 0.5685 -0.1156 -0.1664 ..."$'\n'
+run embed --type both hello
+expect_out_has "embed human --type both: visual line" "visual: 1152 dims: 0.5168 0.8384 "
+printf 'a\0b' >"$TMP/nul.png"
+run --json embed --image "$TMP/nul.png"
+expect_rc "embed --image (format from the extension)" 0
+expect_json "embed --image: visual vector of the bytes (NUL included)" embed file "$TMP/nul.png" unknown
+run --json embed --image "$TMP/nul.png" --type both --format webp
+expect_json "embed --image --type both --format webp" embed file "$TMP/nul.png" both
+head -c 3000 /dev/urandom >"$TMP/random.bin"
+run_in "$TMP/random.bin" --json embed --image - --format png
+expect_rc "embed --image - (standard input)" 0
+expect_json "embed --image -: vector of the bytes read" embed file "$TMP/random.bin" unknown
+run --json embed --image "$TMP/nul.png" --format bmp
+expect_rc "embed unsupported format -> success=false" 17
+expect_json "embed success=false: JSON keeps only error" json '[{"error":"unsupported image format: bmp"}]'
+expect_err_eq "embed success=false: stderr" "aiw: SERVICE_ERROR: unsupported image format: bmp"
+run --json embed --image "$TMP/random.bin"
+expect_rc "embed --image FILE.bin: format 'bin' from the extension" 17
+expect_json "embed format bin error text" json '[{"error":"unsupported image format: bin"}]'
+run embed --image "$TMP/no-such-file.png"
+expect_rc "embed --image missing file" 66
+expect_err_eq "embed missing file: message" \
+  "aiw: NO_INPUT: cannot read image file '$TMP/no-such-file.png': No such file or directory"
+expect_out_empty "embed missing file: no output"
+run embed --image "$TMP"
+expect_rc "embed --image a directory" 66
+run --json embed '!fail:no model'
+expect_rc "embed !fail" 17
+expect_json "embed !fail JSON" json '[{"error":"no model"}]'
+run embed '!fail:no model'
+expect_out_eq "embed !fail human" "error: no model"$'\n'
+
+# ==================================================================== search
+run --json search q
+expect_rc "search q" 0
+expect_json "search defaults: 10 of 12, every field" search unknown 0 0
+run --json search --type visual --threshold 0.8 --limit 2 --filter image/ q
+expect_json "search visual/0.8/2/image/" search visual 0.8 2 image/
+run --json search --type semantic --filter owner=alice q
+expect_json "search --filter owner=alice" search semantic 0 0 owner=alice
+run --json search --type hybrid --limit 5 q
+expect_json "search hybrid --limit 5" search hybrid 0 5
+run --json search --type hybrid --filter kind=photo --filter image/ --threshold 0.5 q
+expect_json "search two filters and a threshold" search hybrid 0.5 0 kind=photo image/
+run --json search --threshold 0.99 q
+expect_rc "search with no match" 0
+expect_json "search no match: only success" json '[{"success":true}]'
+run search --limit 3 q
+expect_rc "search human" 0
+expect_out_has "search table header" "SCORE"
+expect_out_has "search table row 1" "doc-001"
+expect_out_has "search table row 3" "Meeting notes: product launch"
+expect_out_lacks "search table limited to 3" "img-004"
+expect_out_has "search table footer" "3 results shown, 12 matched"
+run search --type visual --threshold 0.99 q
+expect_out_eq "search human, nothing matched" "0 results shown, 0 matched"$'\n'
+run search q --json --limit 1 -t "$AIW_TARGET"
+expect_json "global options after the command" search unknown 0 1
+run --json search --type hybrid --limit 3 --threshold 0.7 --filter 'a=b' --filter 'c' '!echo'
+expect_rc "search !echo" 0
+expect_json "search !echo: every field reached the service" assert \
+  'r = lines[0]["results"][0]; m = r["metadata"]; r["assetId"] == "echo" and f32(r["score"].value) == f32(0.7) and r["score"].text == "0.7" and r["mimeType"] == "SEARCH_HYBRID" and m["query"] == "!echo" and m["type"] == "SEARCH_HYBRID" and m["limit"] == "3" and m["threshold"] == "0.699999988079071" and m["filters"] == "a=b|c" and lines[0]["totalCount"].text == "1"'
+run --json search '!fail:index down'
+expect_rc "search !fail" 17
+expect_json "search !fail JSON" json '[{"error":"index down"}]'
+expect_err_eq "search !fail stderr" "aiw: SERVICE_ERROR: index down"
+run search '!fail:index down'
+expect_out_has "search !fail human still prints the response" "error: index down"
+run --json search '!big:1000'
+expect_json "search !big:1000 caption" json '[{"results":[{"assetId":"big","score":1.0,"caption":"'"$(printf 'x%.0s' $(seq 1000))"'","mimeType":"text/plain"}],"totalCount":1,"success":true}]'
+
+# =================================================================== process
+run --json process --asset-id a1 --path bucket/a1.png --mime image/png
+expect_rc "process" 0
+expect_json "process JSON" json '[{"success":true,"stage":"STAGE_COMPLETED","progress":1}]'
+run process --asset-id a1 --path bucket/a1.png --mime image/png
+expect_out_eq "process human" "success: true"$'\n'"stage: STAGE_COMPLETED"$'\n'"progress: 100%"$'\n'
+run --json process --asset-id '!echo' --path 'b/o w' --mime text/plain
+expect_json "process !echo without options" json \
+  '[{"success":true,"error":"asset_id=!echo;file_path=b/o w;mime_type=text/plain;ocr=0;caption=0;embedding=0;summary=0;max_chunk_size=0;options=0","stage":"STAGE_PROCESSING","progress":0.5}]'
+run --json process --asset-id '!echo' --path p --mime m --ocr --caption --embed --summary --chunk-size 512
+expect_json "process !echo with every option" json \
+  '[{"success":true,"error":"asset_id=!echo;file_path=p;mime_type=m;ocr=1;caption=1;embedding=1;summary=1;max_chunk_size=512;options=1","stage":"STAGE_PROCESSING","progress":0.5}]'
+run --json process --asset-id '!echo' --path p --mime m --summary
+expect_json "process !echo one option sends ProcessingOptions" json \
+  '[{"success":true,"error":"asset_id=!echo;file_path=p;mime_type=m;ocr=0;caption=0;embedding=0;summary=1;max_chunk_size=0;options=1","stage":"STAGE_PROCESSING","progress":0.5}]'
+run process --asset-id '!echo' --path p --mime m
+expect_out_has "process human: stage" "stage: STAGE_PROCESSING"
+expect_out_has "process human: progress" "progress: 50%"
+run --json process --asset-id '!fail:disk full' --path p --mime m
+expect_rc "process !fail" 17
+expect_json "process !fail JSON (progress 0 and success false omitted)" json '[{"error":"disk full","stage":"STAGE_FAILED"}]'
+expect_err_eq "process !fail stderr" "aiw: SERVICE_ERROR: disk full"
+
+# ====================================================================== chat
+TEXT_HI="You asked: hi. This is the reference AI service; its answers are deterministic, streamed in five chunks, with sources on the last one."
+run chat hi
+expect_rc "chat" 0
+expect_out_eq "chat human: text, newline, sources" "$TEXT_HI"$'\n'"[1] doc-001 (score 0.9500) Quarterly report 2024 Q1"$'\n'"[2] doc-003 (score 0.8750) Meeting notes: product launch"$'\n'"[3] doc-005 (score 0.7500) Invoice #4411 from Acme"$'\n'
+run --json chat hi
+expect_rc "chat --json" 0
+expect_json "chat --json: five messages field by field" chat hi 0 0 0
+run --json chat --images hi
+expect_json "chat --images" chat hi 0 0 1
+run --json chat --max-docs 5 --threshold 0.5 hi
+expect_json "chat --max-docs 5 --threshold 0.5" chat hi 5 0.5 0
+run --json chat --max-docs 1 --images --threshold 0.92 hi
+expect_json "chat --max-docs 1 --images --threshold 0.92" chat hi 1 0.92 1
+run --json chat --history 'user:first question@1700000000' --history 'assistant:an answer: with colons' \
+  --history 'user:mail me@example.com' --max-docs 2 --threshold 0.5 --images '!echo'
+expect_rc "chat !echo with history" 0
+expect_json "chat !echo: history, options and timestamps reached the service" assert \
+  'c = [l.get("chunk") for l in lines]; s = lines[-1]["sources"]; m = s[0]["metadata"]; c == ["user|first question|1700000000\n", "assistant|an answer: with colons|0\n", "user|mail me@example.com|0\n", "options:max_context_docs=2,similarity_threshold=0.5,include_images=1,stream_response=0"] and lines[-1]["isFinal"] is True and all("isFinal" not in l and "sources" not in l for l in lines[:-1]) and len(s) == 1 and s[0]["assetId"] == "echo" and s[0]["caption"] == "!echo" and s[0]["score"].text in ("1", "1.0") and m["history"] == "3" and m["options"] == "1" and m["query"] == "!echo" and sorted(m) == ["history", "md:user-agent", "options", "query"]'
+run --json chat '!echo'
+expect_json "chat !echo without options: no ChatOptions sent" assert \
+  'lines[-1]["chunk"] == "options:max_context_docs=0,similarity_threshold=0.0,include_images=0,stream_response=0" and lines[-1]["sources"][0]["metadata"]["options"] == "0" and lines[-1]["sources"][0]["metadata"]["history"] == "0"'
+run --json chat --history 'user:x@-5' '!echo'
+expect_json "chat --history negative timestamp" assert 'lines[0]["chunk"] == "user|x|-5\n"'
+run chat --history 'user:line one' '!echo'
+expect_out_eq "chat human: no newline added after text ending in one" \
+  "user|line one|0"$'\n'"options:max_context_docs=0,similarity_threshold=0.0,include_images=0,stream_response=0"$'\n'"[1] echo (score 1.0000) !echo"$'\n'
+run --json chat '!many:3'
+expect_json "chat !many:3: empty final chunk omitted" assert \
+  'len(lines) == 4 and [l.get("chunk") for l in lines] == ["chunk-0 ", "chunk-1 ", "chunk-2 ", None] and lines[3]["isFinal"] is True and "isFinal" not in lines[0] and [s["assetId"] for s in lines[3]["sources"]] == ["doc-001", "doc-003", "doc-005"]'
+run chat '!many:2'
+expect_out_eq "chat human !many:2" "chunk-0 chunk-1 "$'\n'"[1] doc-001 (score 0.9500) Quarterly report 2024 Q1"$'\n'"[2] doc-003 (score 0.8750) Meeting notes: product launch"$'\n'"[3] doc-005 (score 0.7500) Invoice #4411 from Acme"$'\n'
+run --json chat $'tab\there, nl\nthere, bell\a, quote " backslash \\ caf\xc3\xa9 \xe2\x98\x83'
+expect_rc "chat with control characters and UTF-8" 0
+expect_json "chat JSON escapes control characters, keeps UTF-8" assert \
+  'lines[0]["chunk"] == "You asked: tab\there, nl\nthere, bell\x07, quote \" backslash \\ caf\u00e9 \u2603. "'
+if grep -qF '\u0007' "$OUT" && grep -qF '\t' "$OUT" && grep -qF '\n' "$OUT"; then ok "chat JSON: \\t \\n \\u0007 escapes on the line"; else not_ok "chat JSON escapes" "$(context)"; fi
+run chat '!big:200000'
+expect_rc "chat !big:200000" 0
+if [ "$(head -n 1 "$OUT" | tr -d '\n' | wc -c)" -eq 200000 ]; then ok "chat !big: the whole chunk"; else not_ok "chat !big: chunk length" "$(context)"; fi
+
+# A streamed chat: the first chunk is on stdout while aiw still runs.
+"$AIW" chat '!slow:600' >"$TMP/stream.out" 2>"$TMP/stream.err" &
+pid=$!
+if wait_for "$TMP/stream.out" '^You asked: !slow:600\. ' 20; then
+  if kill -0 "$pid" 2>/dev/null && ! grep -qF 'with sources' "$TMP/stream.out"; then
+    ok "chat streams: first chunk printed while the call runs"
+  else
+    not_ok "chat streams: whole answer arrived at once" "$(cat "$TMP/stream.out")"
+  fi
+else
+  not_ok "chat streams: no first chunk within 20 s" "$(cat "$TMP/stream.err")"
+fi
+wait "$pid"
+RC=$?
+OUT=$TMP/stream.out
+ERR=$TMP/stream.err
+expect_rc "streamed chat completes" 0
+expect_out_eq "streamed chat: whole text, newline, sources" "${TEXT_HI/You asked: hi./You asked: !slow:600.}"$'\n'"[1] doc-001 (score 0.9500) Quarterly report 2024 Q1"$'\n'"[2] doc-003 (score 0.8750) Meeting notes: product launch"$'\n'"[3] doc-005 (score 0.7500) Invoice #4411 from Acme"$'\n'
+
+# ============================================= gRPC status codes, exit status
+for pair in CANCELLED:1 UNKNOWN:2 INVALID_ARGUMENT:3 NOT_FOUND:5 ALREADY_EXISTS:6 PERMISSION_DENIED:7 \
+  RESOURCE_EXHAUSTED:8 FAILED_PRECONDITION:9 ABORTED:10 OUT_OF_RANGE:11 UNIMPLEMENTED:12 INTERNAL:13 \
+  UNAVAILABLE:14 DATA_LOSS:15 UNAUTHENTICATED:16; do
+  name=${pair%%:*}
+  code=${pair##*:}
+  run search "!error:$name:says the service: $code"
+  expect_rc "search !error:$name" "$code"
+  expect_err_eq "search !error:$name message" "aiw: $name: says the service: $code"
+done
+run --json embed '!error:NOT_FOUND:no such model'
+expect_rc "embed !error:NOT_FOUND" 5
+expect_out_empty "embed !error: no stdout"
+expect_err_eq "embed !error message" "aiw: NOT_FOUND: no such model"
+run process --asset-id '!error:PERMISSION_DENIED:not yours' --path p --mime m
+expect_rc "process !error:PERMISSION_DENIED" 7
+expect_err_eq "process !error message" "aiw: PERMISSION_DENIED: not yours"
+run chat '!error:UNAUTHENTICATED:who are you'
+expect_rc "chat !error:UNAUTHENTICATED" 16
+expect_err_eq "chat !error message" "aiw: UNAUTHENTICATED: who are you"
+expect_out_empty "chat !error before any chunk: no stdout"
+
+# Error mid-stream: the chunks first, then the error.
+run chat '!error-after:3:DATA_LOSS:lost the rest'
+expect_rc "chat !error-after:3:DATA_LOSS" 15
+expect_out_eq "chat error mid-stream: chunks printed, then a newline" "chunk-0 chunk-1 chunk-2 "$'\n'
+expect_err_eq "chat error mid-stream: the error" "aiw: DATA_LOSS: lost the rest"
+run --json chat '!error-after:2:RESOURCE_EXHAUSTED:quota: gone'
+expect_rc "chat --json !error-after:2:RESOURCE_EXHAUSTED" 8
+expect_json "chat --json error mid-stream: 2 lines first" json '[{"chunk":"chunk-0 "},{"chunk":"chunk-1 "}]'
+expect_err_eq "chat --json error mid-stream: the error" "aiw: RESOURCE_EXHAUSTED: quota: gone"
+
+# ================================================ deadline, target, transport
+run --timeout 300 search '!slow:5000'
+expect_rc "search --timeout 300 vs !slow:5000" 4
+expect_err_has "deadline message" "aiw: DEADLINE_EXCEEDED: "
+run --timeout 300 chat '!slow:5000'
+expect_rc "chat --timeout 300 vs !slow:5000" 4
+run --timeout 0 search --limit 1 '!slow:50'
+expect_rc "--timeout 0 means no deadline" 0
+run --json --timeout 20000 embed '!slow:50'
+expect_json "embed !slow within --timeout" embed text '!slow:50' unknown
+run -t 127.0.0.1:1 search q
+expect_rc "unreachable target" 14
+expect_err_has "unreachable target message" "aiw: UNAVAILABLE: "
+AIW_TARGET=127.0.0.1:1 run --json search --limit 1 -t "127.0.0.1:$STARTED_PORT" q
+expect_rc "-t overrides \$AIW_TARGET" 0
+AIW_TARGET=127.0.0.1:1 run search q
+expect_rc "\$AIW_TARGET is the default target" 14
+AIW_TARGET=127.0.0.1:1 run --json -t "ipv4:127.0.0.1:1,127.0.0.1:$STARTED_PORT" search --limit 1 q
+expect_rc "ipv4: target list" 0
+run --json -t "dns:///localhost:$STARTED_PORT" search --limit 1 q
+expect_rc "dns:/// target" 0
+run --tls search q
+expect_rc "--tls against a plaintext server" 14
+run --ca "$TMP/no-such-ca.pem" search q
+expect_rc "--ca missing file" 66
+expect_err_has "--ca missing file message" "cannot read --ca file"
+"$AIW" search q >/dev/full 2>"$TMP/full.err"
+RC=$?
+ERR=$TMP/full.err
+expect_rc "stdout unwritable (/dev/full)" 74
+expect_err_has "stdout unwritable message" "aiw: OUTPUT_ERROR: "
+
+# Unimplemented method on a real gRPC server (no ChatStream registered).
+if start_server "$TMP/server2.out" --no-chat; then
+  SERVER2_PID=$STARTED_PID
+  run -t "127.0.0.1:$STARTED_PORT" chat hi
+  expect_rc "chat against a server without ChatStream" 12
+  expect_err_has "UNIMPLEMENTED message" "aiw: UNIMPLEMENTED: "
+  kill "$SERVER2_PID" && wait "$SERVER2_PID" 2>/dev/null
+  SERVER2_PID=
+else
+  not_ok "second reference service did not start"
+fi
+
+# ====================================================================== TLS
+# A CA, a server certificate for localhost/127.0.0.1 and a client certificate
+# (EC keys: fast), and tests/cli/tls_server.py, which answers VectorSearch
+# over TLS with {total_count: 7, success: true}.
+TLS_JSON='[{"totalCount":7,"success":true}]'
+mk_cert() { # NAME CN EXTENSIONS
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$TMP/$1.key" \
+    -out "$TMP/$1.csr" -subj "/CN=$2" 2>/dev/null &&
+    openssl x509 -req -in "$TMP/$1.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" -CAcreateserial \
+      -out "$TMP/$1.pem" -days 2 -extfile <(printf '%s\n' "$3") 2>/dev/null
+}
+start_tls_server() { # OUTFILE ARGS...
+  local outfile=$1
+  shift
+  "$PY" "$ROOT/tests/cli/tls_server.py" "$@" >"$outfile" 2>"$outfile.err" &
+  STARTED_PID=$!
+  wait_for "$outfile" '^LISTENING [0-9]+$' 60 || { cat "$outfile.err"; return 1; }
+  STARTED_PORT=$(awk '/^LISTENING/ {print $2; exit}' "$outfile")
+}
+if ! command -v openssl >/dev/null; then
+  echo "# SKIP TLS tests: no openssl to make test certificates"
+elif openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$TMP/ca.key" \
+  -out "$TMP/ca.pem" -days 2 -subj /CN=aiw-test-ca 2>/dev/null &&
+  mk_cert server localhost 'subjectAltName=DNS:localhost,IP:127.0.0.1' &&
+  mk_cert client aiw-test-client 'extendedKeyUsage=clientAuth' &&
+  start_tls_server "$TMP/tls1.out" --cert "$TMP/server.pem" --key "$TMP/server.key"; then
+  SERVER2_PID=$STARTED_PID
+  TLS_TARGET=127.0.0.1:$STARTED_PORT
+  run --json --ca "$TMP/ca.pem" -t "$TLS_TARGET" search q
+  expect_rc "TLS: --ca (implies --tls)" 0
+  expect_json "TLS: answer over TLS" json "$TLS_JSON"
+  run --json --tls --ca "$TMP/ca.pem" -t "localhost:${TLS_TARGET#*:}" search q
+  expect_rc "TLS: --tls --ca to localhost" 0
+  run --json --ca "$TMP/ca.pem" --server-name localhost -t "$TLS_TARGET" search q
+  expect_rc "TLS: --server-name localhost" 0
+  run --ca "$TMP/ca.pem" --server-name wrong.example -t "$TLS_TARGET" search q
+  expect_rc "TLS: --server-name not in the certificate" 14
+  expect_err_has "TLS: wrong name message" "aiw: UNAVAILABLE: "
+  run --tls -t "$TLS_TARGET" search q
+  expect_rc "TLS: default roots do not trust the test CA" 14
+  run -t "$TLS_TARGET" search q
+  expect_rc "plaintext against a TLS server" 14
+  kill "$SERVER2_PID" && wait "$SERVER2_PID" 2>/dev/null
+  SERVER2_PID=
+  if start_tls_server "$TMP/tls2.out" --cert "$TMP/server.pem" --key "$TMP/server.key" --client-ca "$TMP/ca.pem"; then
+    SERVER2_PID=$STARTED_PID
+    TLS_TARGET=127.0.0.1:$STARTED_PORT
+    run --json --ca "$TMP/ca.pem" --cert "$TMP/client.pem" --key "$TMP/client.key" -t "$TLS_TARGET" search q
+    expect_rc "mTLS: --cert --key" 0
+    expect_json "mTLS: answer" json "$TLS_JSON"
+    run --ca "$TMP/ca.pem" -t "$TLS_TARGET" search q
+    expect_rc "mTLS: no client certificate" 14
+    run --ca "$TMP/ca.pem" --cert "$TMP/client.pem" --key "$TMP/no-such.key" -t "$TLS_TARGET" search q
+    expect_rc "mTLS: --key missing file" 66
+    expect_err_has "mTLS: --key missing file message" "aiw: NO_INPUT: cannot read --key file"
+    kill "$SERVER2_PID" && wait "$SERVER2_PID" 2>/dev/null
+    SERVER2_PID=
+  else
+    not_ok "mTLS test server did not start"
+  fi
+else
+  not_ok "TLS test certificates or server could not be made"
+fi
+
+# ================================================= metadata reaches the server
+event_for() { # REQUEST_ID: waits for its event line, prints it
+  wait_for "$EVENTS" "\"request_id\": \"$1\"" 20 && grep -F "\"request_id\": \"$1\"" "$EVENTS" | tail -n 1
+}
+run -H x-request-id=cli-md-1 -H 'Authorization=Bearer t0k3n' -H 'x-empty=' -H 'x-trace-bin=AAEC/w' \
+  -H 'x-url-bin=-_8' --json search '!echo'
+expect_rc "search !echo with headers" 0
+expect_json "headers reach the service (search !echo md:)" assert \
+  'm = lines[0]["results"][0]["metadata"]; m["md:x-request-id"] == "cli-md-1" and m["md:authorization"] == "Bearer t0k3n" and m["md:x-empty"] == "" and m["md:x-trace-bin"] == "AAEC/w==" and m["md:x-url-bin"] == "+/8=" and m["md:user-agent"].startswith("aiw/1.0.0")'
+ev=$(event_for cli-md-1)
+if [ -n "$ev" ] && echo "$ev" | "$PY" -c 'import json,sys; e=json.loads(sys.stdin.read()); sys.exit(0 if e["rpc"]=="VectorSearch" and e["outcome"]=="OK" and e["metadata"]["authorization"]=="Bearer t0k3n" else 1)'; then
+  ok "headers in the service's event log"
+else
+  not_ok "headers in the service's event log" "event: $ev"
+fi
+run --json -H x-request-id=cli-md-2 chat '!echo'
+expect_json "headers reach the service (chat !echo md:)" assert \
+  'lines[-1]["sources"][0]["metadata"]["md:x-request-id"] == "cli-md-2"'
+run --json process -H x-request-id=cli-md-3 --asset-id a --path p --mime m
+expect_rc "-H after the command" 0
+ev=$(event_for cli-md-3)
+if echo "$ev" | grep -qF '"rpc": "ProcessAsset"'; then ok "-H after the command reaches the service"; else
+  not_ok "-H after the command reaches the service" "event: $ev"; fi
+run --json -H x-request-id=cli-md-4 -H x-request-id=second chat '!echo'
+expect_json "repeated header: both values sent" assert \
+  'lines[-1]["sources"][0]["metadata"]["md:x-request-id"] == "cli-md-4,second"'
+
+# ============================================================ Ctrl-C in chat
+# SIGINT once the first chunk is out: the call is cancelled (the service sees
+# CANCELLED), what arrived is kept, exit 130.
+ctrl_c() { # NAME JSON-FLAG
+  local name=$1 flag=$2 rid="cli-int-$RANDOM$RANDOM"
+  # Fresh files: a stale first chunk from an earlier run would fire SIGINT
+  # before aiw has even started.
+  N=$((N + 1))
+  INT_OUT=$TMP/int.out.$N
+  "$AIW" $flag -H "x-request-id=$rid" chat '!slow:1000' >"$INT_OUT" 2>"$TMP/int.err.$N" &
+  local pid=$!
+  if ! wait_for "$INT_OUT" 'You asked: !slow:1000\. ' 20; then
+    not_ok "$name: no first chunk" "$(cat "$TMP/int.err.$N")"
+    kill "$pid"
+    wait "$pid"
+    return
+  fi
+  kill -INT "$pid"
+  wait "$pid"
+  RC=$?
+  OUT=$INT_OUT
+  ERR=$TMP/int.err.$N
+  expect_rc "$name: SIGINT" 130
+  expect_out_has "$name: what arrived is printed" 'You asked: !slow:1000. '
+  expect_out_lacks "$name: the rest never came" 'with sources on the last one.'
+  expect_err_eq "$name: message" "aiw: CANCELLED: interrupted (SIGINT)"
+  local ev
+  ev=$(event_for "$rid")
+  if echo "$ev" | grep -qF '"outcome": "CANCELLED"'; then ok "$name: the service saw the cancellation"; else
+    not_ok "$name: the service saw the cancellation" "event: $ev"; fi
+}
+ctrl_c "chat Ctrl-C" ""
+if [ "$(tail -c 1 "$INT_OUT" | od -An -c | tr -d ' ')" = '\n' ]; then ok "chat Ctrl-C: output ends with a newline"; else
+  not_ok "chat Ctrl-C: output ends with a newline" "$(cat "$INT_OUT")"; fi
+ctrl_c "chat --json Ctrl-C" "--json"
+if $EXPECT assert 'len(lines) >= 1 and lines[0] == {"chunk": "You asked: !slow:1000. "}' <"$INT_OUT" >/dev/null; then
+  ok "chat --json Ctrl-C: complete JSON lines only"; else not_ok "chat --json Ctrl-C: complete JSON lines only" "$(cat "$INT_OUT")"; fi
+
+echo "$PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]
