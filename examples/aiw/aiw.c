@@ -1000,6 +1000,8 @@ static int cmd_chat(struct cli *cli, int argc, char **argv)
   aiw_chat_request *req = aiw_chat_request_new();
   if (req == NULL)
     return out_of_memory();
+  /* The CLI prints chunks as they arrive, so it always asks for streaming. */
+  aiw_chat_request_set_stream_response(req, 1);
   int c, stop, rc = -1, split;
   int64_t number;
   float threshold;

@@ -366,15 +366,15 @@ run --json chat --history 'user:first question@1700000000' --history 'assistant:
   --history 'user:mail me@example.com' --max-docs 2 --threshold 0.5 --images '!echo'
 expect_rc "chat !echo with history" 0
 expect_json "chat !echo: history, options and timestamps reached the service" assert \
-  'c = [l.get("chunk") for l in lines]; s = lines[-1]["sources"]; m = s[0]["metadata"]; c == ["user|first question|1700000000\n", "assistant|an answer: with colons|0\n", "user|mail me@example.com|0\n", "options:max_context_docs=2,similarity_threshold=0.5,include_images=1,stream_response=0"] and lines[-1]["isFinal"] is True and all("isFinal" not in l and "sources" not in l for l in lines[:-1]) and len(s) == 1 and s[0]["assetId"] == "echo" and s[0]["caption"] == "!echo" and s[0]["score"].text in ("1", "1.0") and m["history"] == "3" and m["options"] == "1" and m["query"] == "!echo" and sorted(m) == ["history", "md:user-agent", "options", "query"]'
+  'c = [l.get("chunk") for l in lines]; s = lines[-1]["sources"]; m = s[0]["metadata"]; c == ["user|first question|1700000000\n", "assistant|an answer: with colons|0\n", "user|mail me@example.com|0\n", "options:max_context_docs=2,similarity_threshold=0.5,include_images=1,stream_response=1"] and lines[-1]["isFinal"] is True and all("isFinal" not in l and "sources" not in l for l in lines[:-1]) and len(s) == 1 and s[0]["assetId"] == "echo" and s[0]["caption"] == "!echo" and s[0]["score"].text in ("1", "1.0") and m["history"] == "3" and m["options"] == "1" and m["query"] == "!echo" and sorted(m) == ["history", "md:user-agent", "options", "query"]'
 run --json chat '!echo'
-expect_json "chat !echo without options: no ChatOptions sent" assert \
-  'lines[-1]["chunk"] == "options:max_context_docs=0,similarity_threshold=0.0,include_images=0,stream_response=0" and lines[-1]["sources"][0]["metadata"]["options"] == "0" and lines[-1]["sources"][0]["metadata"]["history"] == "0"'
+expect_json "chat !echo without option flags: only stream_response=true sent" assert \
+  'lines[-1]["chunk"] == "options:max_context_docs=0,similarity_threshold=0.0,include_images=0,stream_response=1" and lines[-1]["sources"][0]["metadata"]["options"] == "1" and lines[-1]["sources"][0]["metadata"]["history"] == "0"'
 run --json chat --history 'user:x@-5' '!echo'
 expect_json "chat --history negative timestamp" assert 'lines[0]["chunk"] == "user|x|-5\n"'
 run chat --history 'user:line one' '!echo'
 expect_out_eq "chat human: no newline added after text ending in one" \
-  "user|line one|0"$'\n'"options:max_context_docs=0,similarity_threshold=0.0,include_images=0,stream_response=0"$'\n'"[1] echo (score 1.0000) !echo"$'\n'
+  "user|line one|0"$'\n'"options:max_context_docs=0,similarity_threshold=0.0,include_images=0,stream_response=1"$'\n'"[1] echo (score 1.0000) !echo"$'\n'
 run --json chat '!many:3'
 expect_json "chat !many:3: empty final chunk omitted" assert \
   'len(lines) == 4 and [l.get("chunk") for l in lines] == ["chunk-0 ", "chunk-1 ", "chunk-2 ", None] and lines[3]["isFinal"] is True and "isFinal" not in lines[0] and [s["assetId"] for s in lines[3]["sources"]] == ["doc-001", "doc-003", "doc-005"]'
