@@ -20,7 +20,7 @@ PYTHON_GRPC := /usr/bin/python3
 
 # Debian packages the project needs; `make deps` installs the missing ones.
 DEB_PACKAGES := build-essential pkg-config libgrpc-dev protobuf-c-compiler libprotobuf-c-dev \
-	check libjansson-dev golang-go python3-grpcio python3-protobuf protobuf-compiler \
+	check libjansson-dev openssl golang-go python3-grpcio python3-protobuf protobuf-compiler \
 	protobuf-compiler-grpc valgrind abigail-tools chromium libclang-rt-14-dev clang \
 	libgrpc++-dev golang-google-grpc-dev golang-google-protobuf-dev \
 	golang-github-golang-protobuf-1-5-dev protoc-gen-go protoc-gen-go-grpc
