@@ -551,6 +551,96 @@ AIW_API int aiw_chat_response_is_final(const aiw_chat_response *chunk);
 AIW_API size_t aiw_chat_response_source_count(const aiw_chat_response *chunk);
 AIW_API const aiw_search_result *aiw_chat_response_source(const aiw_chat_response *chunk, size_t i);
 
+/* ------------------------------------------------------------------------ */
+/* Asynchronous unary calls                                                 */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Beside the blocking calls, as curl's multi interface stands beside easy:
+ * any number of unary calls, of any clients, run on one aiw_queue, and the
+ * program takes their results with aiw_queue_next from a thread of its own
+ * (one event loop for all calls instead of a thread per call). Nothing runs
+ * on a library thread; there are no callbacks.
+ */
+typedef struct aiw_queue aiw_queue;
+typedef struct aiw_completion aiw_completion;
+
+/*
+ * aiw_queue_new: a queue for asynchronous calls. It holds a gRPC runtime
+ * reference of its own. NULL if out of memory. Free with aiw_queue_free.
+ */
+AIW_API aiw_queue *aiw_queue_new(void);
+
+/*
+ * aiw_queue_shutdown: refuses new calls on the queue (their start returns
+ * CANCELLED); calls in flight still complete. Once all their completions
+ * have been taken, aiw_queue_next returns AIW_CANCELLED. Idempotent,
+ * NULL-safe, any thread.
+ */
+AIW_API void aiw_queue_shutdown(aiw_queue *queue);
+
+/*
+ * aiw_queue_free: shuts the queue down, waits for the calls still in flight
+ * (cancel them first -- tokens or aiw_client_close -- or this waits for
+ * their deadlines), frees every completion not taken, and releases the
+ * queue. NULL-safe. No thread may be inside aiw_queue_next on it.
+ */
+AIW_API void aiw_queue_free(aiw_queue *queue);
+
+/*
+ * aiw_get_embedding_start / aiw_vector_search_start / aiw_process_asset_start:
+ * start the RPC on `queue` and return at once. Arguments are checked as by
+ * the blocking call; `req` and `opts` are copied (free them whenever you
+ * like), except the cancel token in `opts`, which must outlive the call.
+ * On AIW_OK exactly one completion carrying `tag` (opaque to the library)
+ * will come out of aiw_queue_next; on any other code nothing was started and
+ * none will. The client must outlive the call. Any thread.
+ */
+AIW_API aiw_code aiw_get_embedding_start(aiw_client *client, const aiw_embedding_request *req,
+                                        const aiw_call_options *opts, aiw_queue *queue, void *tag,
+                                        aiw_error *err);
+AIW_API aiw_code aiw_vector_search_start(aiw_client *client, const aiw_search_request *req,
+                                        const aiw_call_options *opts, aiw_queue *queue, void *tag,
+                                        aiw_error *err);
+AIW_API aiw_code aiw_process_asset_start(aiw_client *client, const aiw_asset_request *req,
+                                        const aiw_call_options *opts, aiw_queue *queue, void *tag,
+                                        aiw_error *err);
+
+/*
+ * aiw_queue_next: waits up to `timeout_ms` (-1: for ever; 0: just looks) for
+ * a finished call. Returns AIW_OK with *out owning its completion (free with
+ * aiw_completion_free); AIW_DEADLINE_EXCEEDED when the time ran out;
+ * AIW_CANCELLED when the queue is shut down and has nothing left;
+ * AIW_INVALID_ARGUMENT for NULL arguments. *out is NULL unless AIW_OK. Any
+ * number of threads may wait on one queue.
+ */
+AIW_API aiw_code aiw_queue_next(aiw_queue *queue, int64_t timeout_ms, aiw_completion **out);
+
+/*
+ * Completion getters. aiw_completion_tag: the start call's tag.
+ * aiw_completion_code: what the blocking call would have returned (AIW_OK,
+ * AIW_SERVICE_ERROR, a gRPC code, ...); aiw_completion_error: its details,
+ * borrowed from the completion. aiw_completion_method: which RPC it was, as
+ * its gRPC method name ("GetEmbedding", "VectorSearch", "ProcessAsset").
+ */
+AIW_API void *aiw_completion_tag(const aiw_completion *completion);
+AIW_API aiw_code aiw_completion_code(const aiw_completion *completion);
+AIW_API const aiw_error *aiw_completion_error(const aiw_completion *completion);
+AIW_API const char *aiw_completion_method(const aiw_completion *completion);
+
+/*
+ * aiw_completion_take_*: moves the response out of the completion (present
+ * on AIW_OK and AIW_SERVICE_ERROR, as for the blocking calls); the caller
+ * owns it and frees it with its own _free. NULL when there is none, when it
+ * was taken already, or when the completion is of another RPC.
+ */
+AIW_API aiw_embedding_response *aiw_completion_take_embedding_response(aiw_completion *completion);
+AIW_API aiw_search_response *aiw_completion_take_search_response(aiw_completion *completion);
+AIW_API aiw_process_status *aiw_completion_take_process_status(aiw_completion *completion);
+
+/* aiw_completion_free: releases a completion (and a response not taken). NULL-safe. */
+AIW_API void aiw_completion_free(aiw_completion *completion);
+
 #ifdef __cplusplus
 }
 #endif

@@ -26,29 +26,14 @@ static aiw_batch_tag *wait_event(aiw_call *c) {
   return tag;
 }
 
-static aiw_code check_entry(aiw_client *client, aiw_error *err) {
-  if (aiw__in_callback())
-    return aiw__fail(err, AIW_RECURSIVE_API_CALL, -1, "an RPC was started from inside a libaiw callback");
-  if (!client) return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "client is NULL");
-  return AIW_OK;
-}
-
 aiw_code aiw__blocking_unary(aiw_client *client, int method, const ProtobufCMessage *request,
                              const aiw_call_options *opts, ProtobufCMessage **out, aiw_error *err) {
   *out = NULL;
-  aiw_code rc = check_entry(client, err);
-  if (rc != AIW_OK) return rc;
   grpc_completion_queue *cq = queue_new();
   aiw_call c;
-  rc = aiw__call_start(&c, client, &aiw__methods[method], request, opts, cq, err);
+  aiw_code rc = aiw__call_start(&c, client, &aiw__methods[method], request, opts, cq, err);
   while (!aiw__call_done(&c)) wait_event(&c);
-  if (rc == AIW_OK) rc = aiw__call_result(&c, err);
-  if (rc == AIW_OK) {
-    rc = aiw__call_take_message(&c, out, err);
-    if (rc == AIW_OK && !*out)
-      rc = aiw__fail(err, AIW_INTERNAL, 0, "the service ended the call with OK but sent no %s",
-                     c.method->response->name);
-  }
+  if (rc == AIW_OK) rc = aiw__call_unary_outcome(&c, out, err);
   aiw__call_release(&c);
   queue_destroy(cq);
   return rc;
@@ -56,11 +41,9 @@ aiw_code aiw__blocking_unary(aiw_client *client, int method, const ProtobufCMess
 
 aiw_code aiw__blocking_stream(aiw_client *client, int method, const ProtobufCMessage *request,
                               const aiw_call_options *opts, aiw__message_fn fn, void *userdata, aiw_error *err) {
-  aiw_code rc = check_entry(client, err);
-  if (rc != AIW_OK) return rc;
   grpc_completion_queue *cq = queue_new();
   aiw_call c;
-  rc = aiw__call_start(&c, client, &aiw__methods[method], request, opts, cq, err);
+  aiw_code rc = aiw__call_start(&c, client, &aiw__methods[method], request, opts, cq, err);
   /* rc holds the first failure the library itself saw (start, decode);
    * otherwise the status decides. */
   while (!aiw__call_done(&c)) {

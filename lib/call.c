@@ -2,6 +2,7 @@
  * the responses, work out the result, release everything. It never waits:
  * whoever owns the completion queue feeds it events (blocking.c gives each
  * call a queue of its own). */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,16 +12,17 @@
 
 #include "internal.h"
 
+#define UNARY(id, rpc, type, lower)                                                                               \
+  [id] = {"/ai_service.AiWorker/" rpc, rpc, &ai_service__##lower##__descriptor, 0, id,                              \
+          offsetof(AiService__##type, success), offsetof(AiService__##type, error)}
 const aiw_method aiw__methods[AIW_METHOD_COUNT] = {
-    [AIW_METHOD_PROCESS_ASSET] = {"/ai_service.AiWorker/ProcessAsset", &ai_service__process_status__descriptor, 0,
-                                  AIW_METHOD_PROCESS_ASSET},
-    [AIW_METHOD_CHAT_STREAM] = {"/ai_service.AiWorker/ChatStream", &ai_service__chat_response__descriptor, 1,
-                                AIW_METHOD_CHAT_STREAM},
-    [AIW_METHOD_GET_EMBEDDING] = {"/ai_service.AiWorker/GetEmbedding", &ai_service__embedding_response__descriptor, 0,
-                                  AIW_METHOD_GET_EMBEDDING},
-    [AIW_METHOD_VECTOR_SEARCH] = {"/ai_service.AiWorker/VectorSearch", &ai_service__search_response__descriptor, 0,
-                                  AIW_METHOD_VECTOR_SEARCH},
+    UNARY(AIW_METHOD_PROCESS_ASSET, "ProcessAsset", ProcessStatus, process_status),
+    [AIW_METHOD_CHAT_STREAM] = {"/ai_service.AiWorker/ChatStream", "ChatStream",
+                                &ai_service__chat_response__descriptor, 1, AIW_METHOD_CHAT_STREAM, 0, 0},
+    UNARY(AIW_METHOD_GET_EMBEDDING, "GetEmbedding", EmbeddingResponse, embedding_response),
+    UNARY(AIW_METHOD_VECTOR_SEARCH, "VectorSearch", SearchResponse, search_response),
 };
+#undef UNARY
 
 static grpc_byte_buffer *pack_request(const ProtobufCMessage *request) {
   size_t size = protobuf_c_message_get_packed_size(request);
@@ -40,11 +42,10 @@ static int build_metadata(aiw_call *c, const aiw_call_options *opts) {
   if (!opts || opts->n_metadata == 0) return 1;
   c->send_md = calloc(opts->n_metadata, sizeof *c->send_md);
   if (!c->send_md) return 0;
-  /* Static slices point into the options, which the caller keeps alive for
-   * the whole call; gRPC copies what it keeps beyond the batch. */
+  /* Copied: an asynchronous call outlives the options it was started with. */
   for (size_t i = 0; i < opts->n_metadata; i++) {
-    c->send_md[i].key = grpc_slice_from_static_buffer(opts->metadata[i].key, opts->metadata[i].key_len);
-    c->send_md[i].value = grpc_slice_from_static_buffer(opts->metadata[i].value, opts->metadata[i].value_len);
+    c->send_md[i].key = grpc_slice_from_copied_buffer(opts->metadata[i].key, opts->metadata[i].key_len);
+    c->send_md[i].value = grpc_slice_from_copied_buffer(opts->metadata[i].value, opts->metadata[i].value_len);
   }
   c->n_send_md = opts->n_metadata;
   return 1;
@@ -227,8 +228,34 @@ void aiw__call_release(aiw_call *c) {
   grpc_slice_unref(c->status_details);
   if (c->error_string) gpr_free((void *)c->error_string);
   c->error_string = NULL;
+  for (size_t i = 0; i < c->n_send_md; i++) {
+    grpc_slice_unref(c->send_md[i].key);
+    grpc_slice_unref(c->send_md[i].value);
+  }
   free(c->send_md);
   c->send_md = NULL;
+  c->n_send_md = 0;
   if (c->call) grpc_call_unref(c->call);
   c->call = NULL;
+}
+
+aiw_code aiw__call_unary_outcome(aiw_call *c, ProtobufCMessage **out, aiw_error *err) {
+  *out = NULL;
+  aiw_code rc = aiw__call_result(c, err);
+  if (rc == AIW_OK) rc = aiw__call_take_message(c, out, err);
+  if (rc == AIW_OK && !*out)
+    rc = aiw__fail(err, AIW_INTERNAL, 0, "the service ended the call with OK but sent no %s",
+                   c->method->response->name);
+  if (rc == AIW_OK) rc = aiw__service_result(c->method, *out, err);
+  return rc;
+}
+
+aiw_code aiw__service_result(const aiw_method *method, const ProtobufCMessage *response, aiw_error *err) {
+  if (!method->success_offset) return aiw__ok(err);
+  const char *base = (const char *)response;
+  protobuf_c_boolean success = *(const protobuf_c_boolean *)(base + method->success_offset);
+  const char *error = *(char *const *)(base + method->error_offset);
+  if (success) return aiw__ok(err);
+  return aiw__fail(err, AIW_SERVICE_ERROR, 0, "%s",
+                   error && error[0] ? error : "the service answered success=false with no error text");
 }

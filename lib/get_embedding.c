@@ -73,24 +73,31 @@ aiw_code aiw_embedding_request_set_type(aiw_embedding_request *r, aiw_embedding_
   return AIW_OK;
 }
 
+static aiw_code check_request(const aiw_embedding_request *req, aiw_error *err) {
+  if (req->msg.content_case == AI_SERVICE__EMBEDDING_REQUEST__CONTENT__NOT_SET)
+    return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "EmbeddingRequest needs content: set text or image");
+  return AIW_OK;
+}
+
 aiw_code aiw_get_embedding(aiw_client *client, const aiw_embedding_request *req, const aiw_call_options *opts,
                            aiw_embedding_response **out, aiw_error *err) {
   if (out) *out = NULL;
   aiw_code rc = aiw__check_rpc_args(client, req, "aiw_get_embedding", err);
+  if (rc == AIW_OK && !out) rc = aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "aiw_get_embedding: out is NULL");
+  if (rc == AIW_OK) rc = check_request(req, err);
   if (rc != AIW_OK) return rc;
-  if (!out) return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "aiw_get_embedding: out is NULL");
-  if (req->msg.content_case == AI_SERVICE__EMBEDDING_REQUEST__CONTENT__NOT_SET)
-    return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "EmbeddingRequest needs content: set text or image");
-
   ProtobufCMessage *msg;
   rc = aiw__blocking_unary(client, AIW_METHOD_GET_EMBEDDING, &req->msg.base, opts, &msg, err);
+  *out = (aiw_embedding_response *)msg;
+  return rc;
+}
+
+aiw_code aiw_get_embedding_start(aiw_client *client, const aiw_embedding_request *req, const aiw_call_options *opts,
+                                 aiw_queue *queue, void *tag, aiw_error *err) {
+  aiw_code rc = aiw__check_rpc_args(client, req, "aiw_get_embedding_start", err);
+  if (rc == AIW_OK) rc = check_request(req, err);
   if (rc != AIW_OK) return rc;
-  AiService__EmbeddingResponse *resp = (AiService__EmbeddingResponse *)msg;
-  *out = (aiw_embedding_response *)resp;
-  if (!resp->success)
-    return aiw__fail(err, AIW_SERVICE_ERROR, 0, "%s",
-                     resp->error[0] ? resp->error : "the service answered success=false with no error text");
-  return AIW_OK;
+  return aiw__async_start(client, AIW_METHOD_GET_EMBEDDING, &req->msg.base, opts, queue, tag, err);
 }
 
 #define RESP(r) ((const AiService__EmbeddingResponse *)(r))

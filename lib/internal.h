@@ -81,9 +81,12 @@ struct aiw_call_options {
 /* One RPC of the AiWorker service. */
 typedef struct aiw_method {
   const char *path; /* "/ai_service.AiWorker/GetEmbedding" */
+  const char *name; /* "GetEmbedding" */
   const ProtobufCMessageDescriptor *response;
   int server_streaming;
   int index; /* into the client's registered-call handles */
+  /* Where the response reports success=false in-band; 0 when it cannot. */
+  size_t success_offset, error_offset;
 } aiw_method;
 
 enum { AIW_METHOD_PROCESS_ASSET, AIW_METHOD_CHAT_STREAM, AIW_METHOD_GET_EMBEDDING, AIW_METHOD_VECTOR_SEARCH,
@@ -172,8 +175,23 @@ void aiw__call_cancel(aiw_call *c, aiw_cancel_reason reason);
 /* The call's outcome from its status (after aiw__call_done). */
 aiw_code aiw__call_result(aiw_call *c, aiw_error *err);
 
+/* The outcome of a finished unary call: the status, then the decoded
+ * response (*out, owned by the caller on AIW_OK and AIW_SERVICE_ERROR),
+ * then its in-band success flag. */
+aiw_code aiw__call_unary_outcome(aiw_call *c, ProtobufCMessage **out, aiw_error *err);
+
 /* Unregisters and releases everything the call holds. Always runs once. */
 void aiw__call_release(aiw_call *c);
+
+/* The in-band outcome of a decoded response: AIW_SERVICE_ERROR with the
+ * service's text when it says success=false, else AIW_OK. */
+aiw_code aiw__service_result(const aiw_method *method, const ProtobufCMessage *response, aiw_error *err);
+
+/* ---- the asynchronous driver (async.c) ----------------------------------- */
+
+/* Starts a unary RPC on `queue` whose completion carries `tag`. */
+aiw_code aiw__async_start(aiw_client *client, int method, const ProtobufCMessage *request,
+                          const aiw_call_options *opts, aiw_queue *queue, void *tag, aiw_error *err);
 
 /* ---- the blocking driver (blocking.c) ------------------------------------ */
 
@@ -182,8 +200,8 @@ typedef int (*aiw__message_fn)(const ProtobufCMessage *msg, void *userdata);
 
 /*
  * aiw__blocking_unary: one unary RPC on a completion queue of its own.
- * *out owns the decoded response on AIW_OK (free with
- * protobuf_c_message_free_unpacked).
+ * *out owns the decoded response on AIW_OK and AIW_SERVICE_ERROR (free with
+ * protobuf_c_message_free_unpacked), else is NULL.
  */
 aiw_code aiw__blocking_unary(aiw_client *client, int method, const ProtobufCMessage *request,
                              const aiw_call_options *opts, ProtobufCMessage **out, aiw_error *err);
@@ -206,7 +224,7 @@ void aiw__client_unregister_call(aiw_client *client, aiw_call *c);
 int aiw__token_register_call(aiw_cancel_token *token, aiw_call *c);
 void aiw__token_unregister_call(aiw_cancel_token *token, aiw_call *c);
 
-/* Common checks of the blocking RPC entry points. */
+/* Common checks of the RPC entry points (blocking and asynchronous). */
 aiw_code aiw__check_rpc_args(const void *client, const void *req, const char *what, aiw_error *err);
 
 #endif /* AIW_INTERNAL_H */

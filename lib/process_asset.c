@@ -47,27 +47,35 @@ OPTION_SETTER(enable_embedding, enable_embedding, int, v != 0)
 OPTION_SETTER(enable_summary, enable_summary, int, v != 0)
 OPTION_SETTER(max_chunk_size, max_chunk_size, int32_t, v)
 
-aiw_code aiw_process_asset(aiw_client *client, const aiw_asset_request *req, const aiw_call_options *opts,
-                           aiw_process_status **out, aiw_error *err) {
-  if (out) *out = NULL;
-  aiw_code rc = aiw__check_rpc_args(client, req, "aiw_process_asset", err);
-  if (rc != AIW_OK) return rc;
-  if (!out) return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "aiw_process_asset: out is NULL");
+/* The fields the service cannot do without. */
+static aiw_code check_request(const aiw_asset_request *req, aiw_error *err) {
   if (!req->msg.asset_id[0]) return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "AssetRequest.asset_id is required");
   if (!req->msg.file_path[0])
     return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "AssetRequest.file_path is required");
   if (!req->msg.mime_type[0])
     return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "AssetRequest.mime_type is required");
+  return AIW_OK;
+}
 
+aiw_code aiw_process_asset(aiw_client *client, const aiw_asset_request *req, const aiw_call_options *opts,
+                           aiw_process_status **out, aiw_error *err) {
+  if (out) *out = NULL;
+  aiw_code rc = aiw__check_rpc_args(client, req, "aiw_process_asset", err);
+  if (rc == AIW_OK && !out) rc = aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "aiw_process_asset: out is NULL");
+  if (rc == AIW_OK) rc = check_request(req, err);
+  if (rc != AIW_OK) return rc;
   ProtobufCMessage *msg;
   rc = aiw__blocking_unary(client, AIW_METHOD_PROCESS_ASSET, &req->msg.base, opts, &msg, err);
+  *out = (aiw_process_status *)msg;
+  return rc;
+}
+
+aiw_code aiw_process_asset_start(aiw_client *client, const aiw_asset_request *req, const aiw_call_options *opts,
+                                 aiw_queue *queue, void *tag, aiw_error *err) {
+  aiw_code rc = aiw__check_rpc_args(client, req, "aiw_process_asset_start", err);
+  if (rc == AIW_OK) rc = check_request(req, err);
   if (rc != AIW_OK) return rc;
-  AiService__ProcessStatus *status = (AiService__ProcessStatus *)msg;
-  *out = (aiw_process_status *)status;
-  if (!status->success)
-    return aiw__fail(err, AIW_SERVICE_ERROR, 0, "%s",
-                     status->error[0] ? status->error : "the service answered success=false with no error text");
-  return AIW_OK;
+  return aiw__async_start(client, AIW_METHOD_PROCESS_ASSET, &req->msg.base, opts, queue, tag, err);
 }
 
 #define STATUS(s) ((const AiService__ProcessStatus *)(s))

@@ -55,23 +55,30 @@ aiw_code aiw_search_request_add_filter(aiw_search_request *r, const char *filter
   return r ? aiw__append_string(&r->msg.filters, &r->msg.n_filters, filter) : AIW_INVALID_ARGUMENT;
 }
 
+static aiw_code check_request(const aiw_search_request *req, aiw_error *err) {
+  if (!req->msg.query[0]) return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "SearchRequest.query is required");
+  return AIW_OK;
+}
+
 aiw_code aiw_vector_search(aiw_client *client, const aiw_search_request *req, const aiw_call_options *opts,
                            aiw_search_response **out, aiw_error *err) {
   if (out) *out = NULL;
   aiw_code rc = aiw__check_rpc_args(client, req, "aiw_vector_search", err);
+  if (rc == AIW_OK && !out) rc = aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "aiw_vector_search: out is NULL");
+  if (rc == AIW_OK) rc = check_request(req, err);
   if (rc != AIW_OK) return rc;
-  if (!out) return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "aiw_vector_search: out is NULL");
-  if (!req->msg.query[0]) return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "SearchRequest.query is required");
-
   ProtobufCMessage *msg;
   rc = aiw__blocking_unary(client, AIW_METHOD_VECTOR_SEARCH, &req->msg.base, opts, &msg, err);
+  *out = (aiw_search_response *)msg;
+  return rc;
+}
+
+aiw_code aiw_vector_search_start(aiw_client *client, const aiw_search_request *req, const aiw_call_options *opts,
+                                 aiw_queue *queue, void *tag, aiw_error *err) {
+  aiw_code rc = aiw__check_rpc_args(client, req, "aiw_vector_search_start", err);
+  if (rc == AIW_OK) rc = check_request(req, err);
   if (rc != AIW_OK) return rc;
-  AiService__SearchResponse *resp = (AiService__SearchResponse *)msg;
-  *out = (aiw_search_response *)resp;
-  if (!resp->success)
-    return aiw__fail(err, AIW_SERVICE_ERROR, 0, "%s",
-                     resp->error[0] ? resp->error : "the service answered success=false with no error text");
-  return AIW_OK;
+  return aiw__async_start(client, AIW_METHOD_VECTOR_SEARCH, &req->msg.base, opts, queue, tag, err);
 }
 
 #define RESP(r) ((const AiService__SearchResponse *)(r))
