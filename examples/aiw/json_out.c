@@ -16,22 +16,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text_out.h"
+
 json_t *aiwj_float(float f)
 {
   if (isnan(f))
     return json_string("NaN");
   if (isinf(f))
     return json_string(f > 0 ? "Infinity" : "-Infinity");
-  /* The shortest "%.Ng" that strtof reads back to the very same float; at
-   * most 9 significant digits are ever needed for a float32. The double
-   * nearest to that decimal is then printed by jansson with %.9g
-   * (aiwj_print), which gives the same digits back. */
+  /* The double nearest to the shortest decimal is printed by jansson with
+   * %.9g (aiwj_print), which gives the same digits back. */
   char buf[40];
-  for (int digits = 1; digits <= 9; digits++) {
-    snprintf(buf, sizeof buf, "%.*g", digits, (double)f);
-    if (strtof(buf, NULL) == f)
-      break;
-  }
+  format_float(buf, sizeof buf, f);
   return json_real(strtod(buf, NULL));
 }
 
@@ -89,53 +85,88 @@ json_t *aiwj_string(const char *s)
   return value;
 }
 
-/* Sets obj[name] = value, taking the reference; a NULL value (out of
- * memory) marks the whole object as failed. */
-static int put(json_t *obj, const char *name, json_t *value)
+/*
+ * An object under construction, in field order. A put_* that runs out of
+ * memory marks it failed: json is then NULL and later ones do nothing.
+ */
+struct object {
+  json_t *json; /* NULL once failed */
+};
+
+static struct object object_start(void)
 {
-  if (value == NULL)
-    return -1;
-  return json_object_set_new(obj, name, value);
+  return (struct object){json_object()};
 }
 
-static int put_string(json_t *obj, const char *name, const char *s)
+/* Sets obj[name] = value, taking the reference (NULL: out of memory). */
+static void put(struct object *obj, const char *name, json_t *value)
 {
-  if (s == NULL || s[0] == '\0')
-    return 0;
-  return put(obj, name, aiwj_string(s));
+  if (obj->json == NULL) {
+    json_decref(value);
+    return;
+  }
+  if (value == NULL || json_object_set_new(obj->json, name, value) != 0) {
+    json_decref(obj->json);
+    obj->json = NULL;
+  }
 }
 
-static int put_float(json_t *obj, const char *name, float f)
+static void put_string(struct object *obj, const char *name, const char *s)
+{
+  if (s != NULL && s[0] != '\0')
+    put(obj, name, aiwj_string(s));
+}
+
+static void put_float(struct object *obj, const char *name, float f)
 {
   uint32_t bits;
   memcpy(&bits, &f, sizeof bits);
-  if (bits == 0) /* +0.0 is the default; -0.0 is not (as protobuf-go) */
-    return 0;
-  return put(obj, name, aiwj_float(f));
+  if (bits != 0) /* +0.0 is the default; -0.0 is not (as protobuf-go) */
+    put(obj, name, aiwj_float(f));
 }
 
-static int put_bool(json_t *obj, const char *name, int b)
+static void put_int(struct object *obj, const char *name, int32_t i)
 {
-  return b ? put(obj, name, json_true()) : 0;
+  if (i != 0)
+    put(obj, name, json_integer(i));
 }
 
-static int put_float_array(json_t *obj, const char *name, const float *v, size_t n)
+static void put_bool(struct object *obj, const char *name, int b)
 {
-  if (n == 0)
-    return 0;
+  if (b)
+    put(obj, name, json_true());
+}
+
+/* obj[name] = [item(owner, 0), ..., item(owner, n - 1)], left out if n is 0. */
+static void put_array(struct object *obj, const char *name, size_t n, json_t *(*item)(const void *, size_t),
+                      const void *owner)
+{
+  if (n == 0 || obj->json == NULL)
+    return;
   json_t *array = json_array();
-  if (array == NULL)
-    return -1;
-  for (size_t i = 0; i < n; i++) {
-    json_t *item = aiwj_float(v[i]);
-    if (item == NULL || json_array_append_new(array, item) != 0) {
+  for (size_t i = 0; i < n && array != NULL; i++) {
+    if (json_array_append_new(array, item(owner, i)) != 0) {
       json_decref(array);
-      return -1;
+      array = NULL;
     }
   }
-  return put(obj, name, array);
+  put(obj, name, array);
 }
 
+static json_t *float_at(const void *floats, size_t i)
+{
+  return aiwj_float(((const float *)floats)[i]);
+}
+
+static json_t *search_result_at(const void *resp, size_t i)
+{
+  return aiwj_search_result(aiw_search_response_result(resp, i));
+}
+
+static json_t *chat_source_at(const void *chunk, size_t i)
+{
+  return aiwj_search_result(aiw_chat_response_source(chunk, i));
+}
 
 struct key_sort {
   const aiw_search_result *result;
@@ -152,144 +183,88 @@ static int compare_keys(const void *a, const void *b)
   return x->index < y->index ? -1 : x->index > y->index;
 }
 
+/* obj[name] = the result's metadata map, keys sorted (stable: a repeated
+ * key keeps its last value, as a proto map does); left out if empty. */
+static void put_metadata(struct object *obj, const char *name, const aiw_search_result *result)
+{
+  size_t n = aiw_search_result_metadata_count(result);
+  if (n == 0 || obj->json == NULL)
+    return;
+  struct key_sort *order = calloc(n, sizeof *order);
+  struct object map = object_start();
+  if (order == NULL) {
+    json_decref(map.json);
+    map.json = NULL;
+  } else {
+    for (size_t i = 0; i < n; i++)
+      order[i] = (struct key_sort){result, i};
+    qsort(order, n, sizeof *order, compare_keys);
+    for (size_t i = 0; i < n; i++)
+      put(&map, aiw_search_result_metadata_key(result, order[i].index),
+          aiwj_string(aiw_search_result_metadata_value(result, order[i].index)));
+  }
+  free(order);
+  put(obj, name, map.json);
+}
+
 json_t *aiwj_search_result(const aiw_search_result *result)
 {
-  json_t *obj = json_object();
-  if (obj == NULL)
-    return NULL;
-  int rc = 0;
-  rc |= put_string(obj, "assetId", aiw_search_result_asset_id(result));
-  rc |= put_float(obj, "score", aiw_search_result_score(result));
-  rc |= put_string(obj, "caption", aiw_search_result_caption(result));
-  rc |= put_string(obj, "mimeType", aiw_search_result_mime_type(result));
-  rc |= put_string(obj, "thumbnailUrl", aiw_search_result_thumbnail_url(result));
-  size_t n = aiw_search_result_metadata_count(result);
-  if (rc == 0 && n > 0) {
-    /* Map entries sorted by key (stable: a repeated key keeps its last
-     * value, as a proto map does). */
-    struct key_sort *order = calloc(n, sizeof *order);
-    json_t *map = json_object();
-    if (order == NULL || map == NULL) {
-      rc = -1;
-    } else {
-      for (size_t i = 0; i < n; i++)
-        order[i] = (struct key_sort){result, i};
-      qsort(order, n, sizeof *order, compare_keys);
-      for (size_t i = 0; i < n && rc == 0; i++)
-        rc |= put(map, aiw_search_result_metadata_key(result, order[i].index),
-                  aiwj_string(aiw_search_result_metadata_value(result, order[i].index)));
-    }
-    free(order);
-    if (rc == 0)
-      rc = put(obj, "metadata", map);
-    else
-      json_decref(map);
-  }
-  if (rc != 0) {
-    json_decref(obj);
-    return NULL;
-  }
-  return obj;
-}
-
-/* Appends aiwj_search_result of each of `n` results to obj[name]. */
-static int put_results(json_t *obj, const char *name, size_t n,
-                       const aiw_search_result *(*get)(const void *, size_t), const void *owner)
-{
-  if (n == 0)
-    return 0;
-  json_t *array = json_array();
-  if (array == NULL)
-    return -1;
-  for (size_t i = 0; i < n; i++) {
-    json_t *item = aiwj_search_result(get(owner, i));
-    if (item == NULL || json_array_append_new(array, item) != 0) {
-      json_decref(array);
-      return -1;
-    }
-  }
-  return put(obj, name, array);
-}
-
-static const aiw_search_result *search_result_at(const void *owner, size_t i)
-{
-  return aiw_search_response_result(owner, i);
-}
-
-static const aiw_search_result *chat_source_at(const void *owner, size_t i)
-{
-  return aiw_chat_response_source(owner, i);
-}
-
-static json_t *finish(json_t *obj, int rc)
-{
-  if (rc != 0) {
-    json_decref(obj);
-    return NULL;
-  }
-  return obj;
+  struct object obj = object_start();
+  put_string(&obj, "assetId", aiw_search_result_asset_id(result));
+  put_float(&obj, "score", aiw_search_result_score(result));
+  put_string(&obj, "caption", aiw_search_result_caption(result));
+  put_string(&obj, "mimeType", aiw_search_result_mime_type(result));
+  put_string(&obj, "thumbnailUrl", aiw_search_result_thumbnail_url(result));
+  put_metadata(&obj, "metadata", result);
+  return obj.json;
 }
 
 json_t *aiwj_search_response(const aiw_search_response *resp)
 {
-  json_t *obj = json_object();
-  if (obj == NULL)
-    return NULL;
-  int rc = 0;
-  rc |= put_results(obj, "results", aiw_search_response_result_count(resp), search_result_at, resp);
-  int32_t total = aiw_search_response_total_count(resp);
-  if (total != 0)
-    rc |= put(obj, "totalCount", json_integer(total));
-  rc |= put_bool(obj, "success", aiw_search_response_success(resp));
-  rc |= put_string(obj, "error", aiw_search_response_error(resp));
-  return finish(obj, rc);
+  struct object obj = object_start();
+  put_array(&obj, "results", aiw_search_response_result_count(resp), search_result_at, resp);
+  put_int(&obj, "totalCount", aiw_search_response_total_count(resp));
+  put_bool(&obj, "success", aiw_search_response_success(resp));
+  put_string(&obj, "error", aiw_search_response_error(resp));
+  return obj.json;
 }
 
 json_t *aiwj_embedding_response(const aiw_embedding_response *resp)
 {
-  json_t *obj = json_object();
-  if (obj == NULL)
-    return NULL;
-  int rc = 0;
+  struct object obj = object_start();
   size_t n = 0;
   const float *v = aiw_embedding_response_semantic_vector(resp, &n);
-  rc |= put_float_array(obj, "semanticVector", v, n);
+  put_array(&obj, "semanticVector", n, float_at, v);
   v = aiw_embedding_response_visual_vector(resp, &n);
-  rc |= put_float_array(obj, "visualVector", v, n);
-  rc |= put_bool(obj, "success", aiw_embedding_response_success(resp));
-  rc |= put_string(obj, "error", aiw_embedding_response_error(resp));
-  return finish(obj, rc);
+  put_array(&obj, "visualVector", n, float_at, v);
+  put_bool(&obj, "success", aiw_embedding_response_success(resp));
+  put_string(&obj, "error", aiw_embedding_response_error(resp));
+  return obj.json;
 }
 
 json_t *aiwj_process_status(const aiw_process_status *status)
 {
-  json_t *obj = json_object();
-  if (obj == NULL)
-    return NULL;
-  int rc = 0;
-  rc |= put_bool(obj, "success", aiw_process_status_success(status));
-  rc |= put_string(obj, "error", aiw_process_status_error(status));
+  struct object obj = object_start();
+  put_bool(&obj, "success", aiw_process_status_success(status));
+  put_string(&obj, "error", aiw_process_status_error(status));
   int stage = (int)aiw_process_status_stage(status);
   if (stage != 0) {
     /* An enum value this build does not know is printed as its number, as
      * protobuf-go does. */
     const char *name = aiw_processing_stage_name(stage);
-    rc |= put(obj, "stage", name != NULL ? json_string(name) : json_integer(stage));
+    put(&obj, "stage", name != NULL ? json_string(name) : json_integer(stage));
   }
-  rc |= put_float(obj, "progress", aiw_process_status_progress(status));
-  return finish(obj, rc);
+  put_float(&obj, "progress", aiw_process_status_progress(status));
+  return obj.json;
 }
 
 json_t *aiwj_chat_response(const aiw_chat_response *chunk)
 {
-  json_t *obj = json_object();
-  if (obj == NULL)
-    return NULL;
-  int rc = 0;
-  rc |= put_string(obj, "chunk", aiw_chat_response_chunk(chunk));
-  rc |= put_bool(obj, "isFinal", aiw_chat_response_is_final(chunk));
-  rc |= put_results(obj, "sources", aiw_chat_response_source_count(chunk), chat_source_at, chunk);
-  return finish(obj, rc);
+  struct object obj = object_start();
+  put_string(&obj, "chunk", aiw_chat_response_chunk(chunk));
+  put_bool(&obj, "isFinal", aiw_chat_response_is_final(chunk));
+  put_array(&obj, "sources", aiw_chat_response_source_count(chunk), chat_source_at, chunk);
+  return obj.json;
 }
 
 int aiwj_print(FILE *out, json_t *value)

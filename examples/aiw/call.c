@@ -1,0 +1,170 @@
+/*
+ * call.c -- one RPC of a command from client to exit status (see call.h).
+ */
+#include "call.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "json_out.h"
+#include "signals.h"
+
+/* Reads a PEM file named by an option; 0, or 66 after reporting. */
+static int read_pem(const char *option, const char *path, char **out)
+{
+  size_t len = 0;
+  if (args_read_file(path, out, &len) != 0) {
+    fprintf(stderr, "aiw: NO_INPUT: cannot read %s file '%s': %s\n", option, path, strerror(errno));
+    return EXIT_NOINPUT;
+  }
+  return 0;
+}
+
+/* The exit status for a call that ended with `code`. */
+static int exit_status_for(aiw_code code, const aiw_error *err)
+{
+  int sig = signals_received();
+  if (code == AIW_CANCELLED && sig != 0)
+    return sig == SIGINT ? EXIT_SIGINT : EXIT_SIGTERM;
+  /* Refused by the library before any RPC: an argument the user gave. */
+  if (code == AIW_INVALID_ARGUMENT && err->grpc_status == -1)
+    return EXIT_USAGE;
+  if (code >= AIW_CANCELLED && code <= AIW_SERVICE_ERROR)
+    return (int)code;
+  if (code == AIW_OUT_OF_MEMORY)
+    return EXIT_OSERR;
+  return EXIT_SOFTWARE; /* RECURSIVE_API_CALL, or a code newer than aiw */
+}
+
+/* Prints `aiw: CODE_NAME: message` for a failed call; returns its status. */
+static int report_call_error(aiw_code code, const aiw_error *err)
+{
+  int status = exit_status_for(code, err);
+  const char *message = err->message[0] != '\0' ? err->message : aiw_strerror((int)code);
+  if (status == EXIT_SIGINT || status == EXIT_SIGTERM)
+    message = status == EXIT_SIGINT ? "interrupted (SIGINT)" : "interrupted (SIGTERM)";
+  fprintf(stderr, "aiw: %s: %s\n", aiw_code_name((int)code), message);
+  return status;
+}
+
+/* The client options for --tls, --ca, --cert, --key, --server-name. 0, or
+ * an exit status after reporting. */
+static int set_tls(const struct cli *cli, aiw_client_options *opts)
+{
+  int status = 0;
+  char *ca = NULL, *cert = NULL, *key = NULL;
+  if (cli->ca_file != NULL)
+    status = read_pem("--ca", cli->ca_file, &ca);
+  if (status == 0 && cli->cert_file != NULL)
+    status = read_pem("--cert", cli->cert_file, &cert);
+  if (status == 0 && cli->key_file != NULL)
+    status = read_pem("--key", cli->key_file, &key);
+  if (status == 0) {
+    aiw_code code = aiw_client_options_set_tls(opts, ca, cert, key);
+    if (code == AIW_OK && cli->server_name != NULL)
+      code = aiw_client_options_set_server_name(opts, cli->server_name);
+    if (code != AIW_OK)
+      status = code == AIW_OUT_OF_MEMORY ? out_of_memory()
+                                         : usage_error(cli, "bad TLS options: %s", aiw_strerror((int)code));
+  }
+  free(ca);
+  free(cert);
+  if (key != NULL) {
+    memset(key, 0, strlen(key));
+    free(key);
+  }
+  return status;
+}
+
+/*
+ * Creates the client and finishes the call options (deadline, cancel
+ * token). 0, or an exit status after reporting.
+ */
+static int connect_client(struct cli *cli, aiw_cancel_token *token, aiw_client **out)
+{
+  *out = NULL;
+  int64_t timeout = cli->timeout_set ? cli->timeout_ms
+                                     : (strcmp(cli->command, "chat") == 0 ? 0 : DEFAULT_UNARY_TIMEOUT_MS);
+  if (aiw_call_options_set_timeout_ms(cli->call_options, timeout) != AIW_OK ||
+      aiw_call_options_set_cancel_token(cli->call_options, token) != AIW_OK)
+    return EXIT_SOFTWARE;
+
+  if ((cli->cert_file == NULL) != (cli->key_file == NULL))
+    return usage_error(cli, "--cert and --key go together (mutual TLS)");
+
+  aiw_client_options *opts = aiw_client_options_new();
+  if (opts == NULL)
+    return out_of_memory();
+  int status = 0;
+  aiw_client_options_set_user_agent(opts, "aiw/" AIW_CLI_VERSION);
+  if (cli->tls)
+    status = set_tls(cli, opts);
+  if (status == 0) {
+    aiw_error err;
+    aiw_code code = aiw_client_new(cli->target, opts, out, &err);
+    if (code != AIW_OK)
+      status = report_call_error(code, &err);
+  }
+  aiw_client_options_free(opts);
+  return status;
+}
+
+int call_run(struct cli *cli, const struct call_handler *handler, void *state)
+{
+  aiw_cancel_token *token = aiw_cancel_token_new();
+  aiw_client *client = NULL;
+  int status = token == NULL ? out_of_memory() : connect_client(cli, token, &client);
+  if (status == 0) {
+    aiw_error err;
+    signals_set_token(token);
+    aiw_code code = handler->send(client, cli->call_options, state, &err);
+    signals_set_token(NULL);
+    status = handler->finish(state, code);
+    if (status == 0 && code != AIW_OK)
+      status = report_call_error(code, &err);
+  }
+  aiw_call_options_set_cancel_token(cli->call_options, NULL);
+  aiw_client_free(client);
+  aiw_cancel_token_free(token);
+  return status;
+}
+
+/* call_unary's state. */
+struct unary_call {
+  const struct unary_rpc *rpc;
+  const void *request;
+  void *response;
+  int json;
+};
+
+static aiw_code unary_send(aiw_client *client, const aiw_call_options *options, void *state, aiw_error *err)
+{
+  struct unary_call *call = state;
+  return call->rpc->send(client, call->request, options, &call->response, err);
+}
+
+static int unary_finish(void *state, aiw_code code)
+{
+  (void)code;
+  const struct unary_call *call = state;
+  if (call->response == NULL)
+    return 0;
+  if (call->json)
+    return aiwj_print(stdout, call->rpc->to_json(call->response)) != 0 ? output_error(errno) : 0;
+  call->rpc->print(call->response);
+  return flush_output();
+}
+
+int call_unary(struct cli *cli, const struct unary_rpc *rpc, const void *request)
+{
+  static const struct call_handler unary_handler = {unary_send, unary_finish};
+  struct unary_call call = {.rpc = rpc, .request = request, .json = cli->json};
+  int status = call_run(cli, &unary_handler, &call);
+  if (call.response != NULL)
+    rpc->free(call.response);
+  return status;
+}

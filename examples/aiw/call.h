@@ -1,0 +1,49 @@
+/*
+ * call.h -- running one RPC for a command: the client (target, TLS), the
+ * call options (deadline, cancel token), Ctrl-C, the outcome's one-line
+ * report and exit status. A command only prepares its request and says how
+ * to send it and print what comes back.
+ */
+#ifndef AIW_CALL_H
+#define AIW_CALL_H
+
+#include <jansson.h>
+
+#include "aiw.h"
+#include "cli.h"
+
+/* The command's part of a call; `state` is the command's own. */
+struct call_handler {
+  /* Sends the prepared request over `client` with `options`; the outcome
+   * (err filled when it is not AIW_OK). */
+  aiw_code (*send)(aiw_client *client, const aiw_call_options *options, void *state, aiw_error *err);
+  /* Afterwards, whatever the outcome: prints what is left to print. 0, or
+   * an exit status (reported) that wins over the call's. */
+  int (*finish)(void *state, aiw_code code);
+};
+
+/*
+ * Connects, sends through `handler` with Ctrl-C cancelling the call, lets
+ * the handler finish, then reports a failed call as `aiw: CODE_NAME:
+ * message`. Returns the exit status: 0, 1..17 for the call's code, 130/143
+ * after a signal, 64/66/71/... for what failed before the call.
+ */
+int call_run(struct cli *cli, const struct call_handler *handler, void *state);
+
+/* What differs between the unary RPCs (GetEmbedding, VectorSearch,
+ * ProcessAsset); request and response are the RPC's own types. */
+struct unary_rpc {
+  /* Calls the RPC; *response (owned by the caller) may be set even when the
+   * call fails (success=false). */
+  aiw_code (*send)(aiw_client *client, const void *request, const aiw_call_options *options, void **response,
+                   aiw_error *err);
+  json_t *(*to_json)(const void *response); /* --json: one line of proto3 JSON */
+  void (*print)(const void *response);      /* otherwise: for people */
+  void (*free)(void *response);
+};
+
+/* call_run for a unary RPC: prints the response (if any) with --json or for
+ * people, then frees it. `request` is borrowed. Returns the exit status. */
+int call_unary(struct cli *cli, const struct unary_rpc *rpc, const void *request);
+
+#endif /* AIW_CALL_H */
