@@ -1,11 +1,12 @@
-# bench/bench.mk -- client-cost benchmarks: libaiw vs grpc++ (sync) vs grpc-go,
-# side by side against one reference service (bench/README.md).
+# bench/bench.mk -- client-cost benchmarks: libaiw vs grpc++ (sync) vs grpc-go
+# vs the Go package aiworker (cgo over libaiw), side by side against one
+# reference service (bench/README.md).
 #
-#   make bench            build the three clients, run bench/run.sh (~2-3 min):
+#   make bench            build the four clients, run bench/run.sh (~2 min):
 #                         table + ratios on stdout, bench/RESULTS.md rewritten
 #   make bench-smoke      each client with a tiny count; ends `N passed, M failed`
 #   make bench-callgrind  instruction share of libaiw's own code (aiw_*) per call
-#   make bench-build      just build build/bench/bench_{aiw,cpp,grpcgo}
+#   make bench-build      just build build/bench/bench_{aiw,cpp,grpcgo,aiwgo}
 #
 # BENCH_ARGS is passed to bench/run.sh (e.g. BENCH_ARGS="--rounds 1").
 
@@ -16,7 +17,8 @@ BENCH_GO_PKG   := $(BENCH_GOPATH)/src/thinkbank/ai_service
 BENCH_AIW      := $(BENCH_DIR)/bench_aiw
 BENCH_CPP      := $(BENCH_DIR)/bench_cpp
 BENCH_GO       := $(BENCH_DIR)/bench_grpcgo
-BENCH_BINS     := $(BENCH_AIW) $(BENCH_CPP) $(BENCH_GO)
+BENCH_AIWGO    := $(BENCH_DIR)/bench_aiwgo
+BENCH_BINS     := $(BENCH_AIW) $(BENCH_CPP) $(BENCH_GO) $(BENCH_AIWGO)
 BENCH_ARGS     ?=
 
 BENCH_CFLAGS    = $(CSTD) $(OPT) $(WARNINGS) -pthread -Ibench
@@ -27,6 +29,12 @@ BENCH_CXXLIBS   = $(shell $(PKG_CONFIG) --libs grpc++ protobuf) -pthread
 BENCH_AIW_CFLAGS = $(shell PKG_CONFIG_PATH=$(abspath $(dir $(LIB_PC))) $(PKG_CONFIG) --cflags aiw)
 BENCH_AIW_LIBS   = $(shell PKG_CONFIG_PATH=$(abspath $(dir $(LIB_PC))) $(PKG_CONFIG) --libs aiw)
 BENCH_GO_ENV    = GO111MODULE=off GOFLAGS= GOPROXY=off GOPATH=$(abspath $(BENCH_GOPATH)):/usr/share/gocode
+# The Go package, module mode, through build/lib's aiw.pc; a private GOCACHE
+# (a shared Go build cache does not notice pkg-config changes).
+BENCH_AIWGO_ENV = GO111MODULE=on GOFLAGS=-mod=mod GOPROXY=off CGO_ENABLED=1 \
+	GOCACHE=$(abspath $(BENCH_DIR))/gocache PKG_CONFIG_PATH=$(abspath $(dir $(LIB_PC)))
+BENCH_AIWGO_SRCS = bench/aiwgo/bench_aiwgo.go bench/aiwgo/go.mod \
+	$(filter-out %_test.go,$(wildcard cgo/*.go)) $(wildcard cgo/*.c cgo/*.h) cgo/go.mod
 
 .PHONY: bench bench-build bench-smoke bench-callgrind
 
@@ -87,3 +95,8 @@ $(BENCH_GO_PKG)/ai_service.pb.go $(BENCH_GO_PKG)/ai_service_grpc.pb.go &: idl/ai
 
 $(BENCH_GO): bench/go/bench_grpcgo.go $(BENCH_GO_PKG)/ai_service.pb.go $(BENCH_GO_PKG)/ai_service_grpc.pb.go
 	cd bench/go && $(BENCH_GO_ENV) go build -o $(abspath $@) bench_grpcgo.go
+
+# ---- the Go package aiworker (cgo over libaiw), module mode -----------------
+$(BENCH_AIWGO): $(BENCH_AIWGO_SRCS) $(LIB_SO_LINK) $(LIB_PC) include/aiw.h | $(DEPS_STAMP)
+	@mkdir -p $(BENCH_DIR)/gocache
+	cd bench/aiwgo && $(BENCH_AIWGO_ENV) go build -o $(abspath $@) .

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """bench/report.py -- turns the RESULT lines of bench/run.sh into a table,
-the libaiw ratios and bench/RESULTS.md; also summarises callgrind profiles.
+the libaiw ratios, the Go package's ratios (against grpc-go and against
+libaiw itself: the cost of the binding) and bench/RESULTS.md; also
+summarises callgrind profiles.
 
   report.py table RESULTS_TXT --meta META_TXT [--callgrind CG_MD] [--md OUT.md]
   report.py callgrind --client NAME --unit call|chunk --n1 N1 FILE1 --n2 N2 FILE2
@@ -12,8 +14,12 @@ import re
 import statistics
 import sys
 
-CLIENTS = ["libaiw", "cpp", "grpcgo"]
-CLIENT_LABEL = {"libaiw": "libaiw (C)", "cpp": "C++ grpc++ sync", "grpcgo": "grpc-go 1.33"}
+CLIENTS = ["libaiw", "cpp", "grpcgo", "aiwgo", "aiwgo-recv"]
+CLIENT_LABEL = {"libaiw": "libaiw (C)", "cpp": "C++ grpc++ sync", "grpcgo": "grpc-go 1.33",
+                "aiwgo": "Go aiworker (cgo over libaiw)", "aiwgo-recv": "Go aiworker, ChatStream+Recv"}
+# The Go package's rows: ChatStreamFunc (aiwgo) in every workload, and its
+# ChatStream + Recv form (aiwgo-recv) as an extra stream row.
+GO_PKG = ["aiwgo", "aiwgo-recv"]
 WORKLOADS = ["unary1", "unary16", "stream"]
 WORKLOAD_LABEL = {
     "unary1": "GetEmbedding, 1 in flight",
@@ -77,12 +83,12 @@ def cpu_key(w):
     return "cpu_us_chunk" if w == "stream" else "cpu_us_call"
 
 
-def round_ratios(rows, w, peer):
-    """libaiw/peer CPU ratio of each round (both measured in that round)."""
+def round_ratios(rows, w, peer, subject="libaiw"):
+    """subject/peer CPU ratio of each round (both measured in that round)."""
     k = cpu_key(w)
     res = []
     for rnd in sorted({r["round"] for r in rows}):
-        a = [r for r in rows if r["round"] == rnd and r["workload"] == w and r["client"] == "libaiw"]
+        a = [r for r in rows if r["round"] == rnd and r["workload"] == w and r["client"] == subject]
         b = [r for r in rows if r["round"] == rnd and r["workload"] == w and r["client"] == peer]
         if a and b and b[0][k]:
             res.append(a[0][k] / b[0][k])
@@ -159,6 +165,63 @@ def ratio_lines(s, rows):
     return lines
 
 
+def go_ratio_lines(s, rows):
+    """The Go package against grpc-go (the other Go client) and against libaiw
+    from C (what the binding costs), all measured in the same run."""
+    if not any((c, w) in s for c in GO_PKG for w in WORKLOADS):
+        return []
+    lines = ["### Ratios: Go package aiworker / peer, same run, same server", "",
+             "Against grpc-go: the choice a Go user has. Against libaiw (C): the cost of the binding "
+             "(cgo transitions, Go-side packing and decoding, the Go runtime); the extra CPU column is "
+             "the difference of the medians, per call (unary) or per message (stream). "
+             "CPU, p50, p99: below 1 = the Go package cheaper / faster. Throughput: above 1 = faster.", "",
+             "| workload | Go package | peer | client CPU | CPU ratio per round (min..max) "
+             "| extra CPU us/unit | p50 | p99 | throughput |",
+             "|---|---|---|---:|---|---:|---:|---:|---:|"]
+    for w in WORKLOADS:
+        for g in GO_PKG:
+            a = s.get((g, w))
+            if not a:
+                continue
+            for peer in ("grpcgo", "libaiw"):
+                b = s.get((peer, w))
+                if not b:
+                    continue
+                k = cpu_key(w)
+                rr = round_ratios(rows, w, peer, subject=g)
+                spread = "%.2f..%.2f" % (min(rr), max(rr)) if rr else "-"
+
+                def ratio(key):
+                    return fmt(a[key] / b[key], "%.2f") if a.get(key) and b.get(key) else "-"
+                diff = fmt(a[k] - b[k], "%+.2f" if w == "stream" else "%+.1f") \
+                    if a.get(k) is not None and b.get(k) is not None else "-"
+                lines.append("| %s | %s | %s | **%s** | %s | %s | %s | %s | %s |" % (
+                    w, CLIENT_LABEL[g], CLIENT_LABEL[peer], ratio(k), spread, diff,
+                    ratio("p50_us"), ratio("p99_us"), ratio("rate")))
+    lines.append("")
+    return lines
+
+
+def go_summary_line(s):
+    parts = []
+    for peer in ("grpcgo", "libaiw"):
+        rs = []
+        for w in WORKLOADS:
+            b = s.get((peer, w))
+            for g in GO_PKG:
+                a = s.get((g, w))
+                if a and b and b.get(cpu_key(w)):
+                    name = w if g == "aiwgo" else w + " (ChatStream+Recv)"
+                    rs.append("%s %.2f" % (name, a[cpu_key(w)] / b[cpu_key(w)]))
+        if rs:
+            what = CLIENT_LABEL[peer] + (" (the cost of the binding)" if peer == "libaiw" else "")
+            parts.append("against %s: %s" % (what, ", ".join(rs)))
+    if not parts:
+        return []
+    return ["Client CPU of the Go package aiworker divided by the peer's, same run (below 1 = aiworker "
+            "cheaper): " + "; ".join(parts) + "."]
+
+
 def summary_lines(s, cg):
     """One-paragraph summary generated from this run's numbers."""
     parts = []
@@ -174,6 +237,7 @@ def summary_lines(s, cg):
     if parts:
         out.append("Client CPU of libaiw divided by the peer's, same run (below 1 = libaiw cheaper): "
                    + "; ".join(parts) + ".")
+    out += go_summary_line(s)
     if cg:
         shares = []
         cur = None
@@ -204,7 +268,7 @@ def cmd_table(args):
         print("report.py: no RESULT lines in %s" % args.results, file=sys.stderr)
         return 1
     s = summarise(rows)
-    body = table_lines(s, rows) + ratio_lines(s, rows)
+    body = table_lines(s, rows) + ratio_lines(s, rows) + go_ratio_lines(s, rows)
     cg = open(args.callgrind).read().strip() if args.callgrind else ""
     print("\n".join(body + summary_lines(s, cg)))
     if args.md:
@@ -241,10 +305,16 @@ CAVEATS = """## Caveats
 - getrusage counts every thread of the client process (gRPC's own threads,
   Go's runtime and GC), which is the cost a user pays; it does not count the
   kernel work done on the server side of the loopback.
-- The three clients do the same work per call (a 30 s deadline, one shared
+- The four clients do the same work per call (a 30 s deadline, one shared
   channel, the response checked: 1024 floats / 1001 messages), but each in its
   own idiom: libaiw decodes into its own response object (protobuf-c), C++
-  into a generated message (libprotobuf), Go into a generated struct.
+  into a generated message (libprotobuf), grpc-go into a generated struct,
+  and the Go package aiworker has libaiw decode (protobuf-c), flatten the
+  response in C and decode that into its Go structs.
+- The Go package's stream row (aiwgo) uses ChatStreamFunc, whose callback
+  runs on the calling thread inside the C call; the extra row aiwgo-recv is
+  ChatStream + Recv, which hands each message over a channel from the
+  goroutine running the call to the reader (grpc-go's form).
 """
 
 
@@ -258,8 +328,8 @@ dynamic linking cancelled out. Every instruction of the process is counted
 (all threads), and attributed to the shared object it executes in (self cost).
 "libaiw: aiw_* functions" are the library's own named functions;
 "libaiw: other" are its static helpers and the protobuf-c generated glue
-compiled into libaiw.so. grpc-go cannot be compared this way (Go under
-valgrind is not meaningful).
+compiled into libaiw.so. grpc-go and the Go package cannot be compared this
+way (Go under valgrind is not meaningful).
 
 """
 

@@ -8,8 +8,14 @@
 # Starts one reference service (tests/refservice/ai_worker_server.py --port 0,
 # ready when it prints LISTENING <port>), runs the clients one after another
 # against it -- same counts, each with its warm-up -- in interleaved rounds whose
-# client order rotates, then prints the table and the libaiw ratios and writes
-# bench/RESULTS.md. Measurement only: nothing here asserts a time.
+# client order rotates, then prints the table, the libaiw ratios and the Go
+# package's ratios, and writes bench/RESULTS.md. Measurement only: nothing
+# here asserts a time.
+#
+# Clients: libaiw (C), cpp (grpc++ sync), grpcgo (grpc-go), aiwgo (the Go
+# package aiworker over libaiw). aiwgo streams with ChatStreamFunc; the same
+# binary's `stream-recv` workload (ChatStream + Recv) is run as the extra
+# client aiwgo-recv in the stream phase only.
 #
 # Counts (environment): BENCH_UNARY1_CALLS (3000), BENCH_UNARY1_WARMUP (200),
 # BENCH_UNARY16_CALLS (4000), BENCH_UNARY16_WARMUP (20 per thread),
@@ -38,8 +44,13 @@ while [ $# -gt 0 ]; do
 done
 case "$ROUNDS" in '' | *[!0-9]* | 0) echo "run.sh: --rounds wants a positive number" >&2; exit 2 ;; esac
 
-CLIENTS=(libaiw cpp grpcgo)
-declare -A BIN=([libaiw]=$BD/bench_aiw [cpp]=$BD/bench_cpp [grpcgo]=$BD/bench_grpcgo)
+CLIENTS=(libaiw cpp grpcgo aiwgo)
+declare -A BIN=([libaiw]=$BD/bench_aiw [cpp]=$BD/bench_cpp [grpcgo]=$BD/bench_grpcgo [aiwgo]=$BD/bench_aiwgo
+  [aiwgo-recv]=$BD/bench_aiwgo)
+# the workload argument a client's binary takes for the stream workload
+declare -A STREAM_ARG=([aiwgo-recv]=stream-recv)
+# the stream phase also runs these (after the client they follow)
+declare -A STREAM_EXTRA=([aiwgo]=aiwgo-recv)
 RUN=$BD/run-$MODE
 rm -rf "$RUN" && mkdir -p "$RUN"
 RESULTS=$RUN/results.txt
@@ -84,13 +95,14 @@ srv_ticks() { # utime+stime of the server process, in clock ticks
 # run_one CLIENT WORKLOAD CONC CALLS WARMUP ROUND -> appends to $RESULTS; 0 on success
 run_one() {
   local c=$1 w=$2 conc=$3 calls=$4 warm=$5 rnd=$6
-  local bin=${BIN[$c]} t0 t1 out rc line srv_calls
+  local bin=${BIN[$c]} arg=$w t0 t1 out rc line srv_calls
   if [ ! -x "$bin" ]; then
     echo "  $c: $bin is missing (make bench-build)"
     return 1
   fi
+  [ "$w" = stream ] && arg=${STREAM_ARG[$c]:-stream}
   t0=$(srv_ticks)
-  out=$(timeout 300 "$bin" "$TARGET" "$w" "$conc" "$calls" "$warm" 2>>"$RUN/clients.err")
+  out=$(timeout 300 "$bin" "$TARGET" "$arg" "$conc" "$calls" "$warm" 2>>"$RUN/clients.err")
   rc=$?
   t1=$(srv_ticks)
   line=$(grep '^RESULT ' <<<"$out")
@@ -103,8 +115,8 @@ run_one() {
   echo "$line" >> "$RESULTS"
   awk -v c="$c" '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
     cpu = v["cpu_user_s"] + v["cpu_sys_s"]
-    if (v["chunks"] > 0) printf "  %-7s %6s conc=%-2s %8.2f us CPU/chunk  p50 %9.1f us/stream\n", c, v["workload"], v["conc"], cpu / v["chunks"] * 1e6, v["p50_us"]
-    else printf "  %-7s %6s conc=%-2s %8.1f us CPU/call   p50 %9.1f us  p99 %9.1f us\n", c, v["workload"], v["conc"], cpu / v["calls"] * 1e6, v["p50_us"], v["p99_us"] }' <<<"$line"
+    if (v["chunks"] > 0) printf "  %-10s %6s conc=%-2s %8.2f us CPU/chunk  p50 %9.1f us/stream\n", c, v["workload"], v["conc"], cpu / v["chunks"] * 1e6, v["p50_us"]
+    else printf "  %-10s %6s conc=%-2s %8.1f us CPU/call   p50 %9.1f us  p99 %9.1f us\n", c, v["workload"], v["conc"], cpu / v["calls"] * 1e6, v["p50_us"], v["p99_us"] }' <<<"$line"
   return 0
 }
 
@@ -157,6 +169,7 @@ if [ "$MODE" = smoke ]; then
     run_one "$c" unary 1 20 2 1 || ok=0
     run_one "$c" unary 16 32 1 1 || ok=0
     run_one "$c" stream 1 2 1 1 || ok=0
+    if [ -n "${STREAM_EXTRA[$c]:-}" ]; then run_one "${STREAM_EXTRA[$c]}" stream 1 2 1 1 || ok=0; fi
     if [ $ok = 1 ]; then echo "PASS $c"; pass=$((pass + 1)); else echo "FAIL $c"; fail=$((fail + 1)); fi
   done
   echo "$pass passed, $fail failed"
@@ -179,11 +192,16 @@ load0=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "server: $TARGET (pid $SRV_PID); $ROUNDS round(s); results in $RESULTS"
 failures=0
 for ((r = 0; r < ROUNDS; r++)); do
-  order=("${CLIENTS[@]:r%3}" "${CLIENTS[@]:0:r%3}")
+  nc=${#CLIENTS[@]}
+  order=("${CLIENTS[@]:r%nc}" "${CLIENTS[@]:0:r%nc}")
   echo "round $((r + 1))/$ROUNDS (order: ${order[*]})"
   for c in "${order[@]}"; do run_one "$c" unary 1 "$U1" "$U1W" $((r + 1)) || failures=$((failures + 1)); done
   for c in "${order[@]}"; do run_one "$c" unary 16 "$U16" "$U16W" $((r + 1)) || failures=$((failures + 1)); done
-  for c in "${order[@]}"; do run_one "$c" stream 1 "$ST" "$STW" $((r + 1)) || failures=$((failures + 1)); done
+  for c in "${order[@]}"; do
+    for sc in "$c" ${STREAM_EXTRA[$c]:-}; do
+      run_one "$sc" stream 1 "$ST" "$STW" $((r + 1)) || failures=$((failures + 1))
+    done
+  done
 done
 
 CG_MD=
@@ -200,8 +218,9 @@ go_grpc=$(sed -n 's/^const Version = "\(.*\)"/\1/p' /usr/share/gocode/src/google
   echo "- Load average before / after: $load0 / $load1 (the machine is shared)"
   echo "- gRPC C core / grpc++ $(pkg-config --modversion grpc++ 2>/dev/null) (Debian), libprotobuf $(pkg-config --modversion protobuf 2>/dev/null), protobuf-c $(pkg-config --modversion libprotobuf-c 2>/dev/null), libaiw $(sed -n 's/^Version: //p' "$(dirname "$BD")/lib/pkgconfig/aiw.pc" 2>/dev/null)"
   echo "- grpc-go ${go_grpc:-?} (Debian, GOPATH mode), $(go version 2>/dev/null | cut -d' ' -f3-4), GOMAXPROCS default"
+  echo "- Go package aiworker (cgo/, module github.com/thinkbank/libaiw/cgo) over the same libaiw, built in module mode through build/lib's aiw.pc; streams via ChatStreamFunc (aiwgo) and via ChatStream + Recv (aiwgo-recv, an extra stream row)"
   echo "- Server: tests/refservice/ai_worker_server.py (Python $("$PY" -c 'import sys,grpc;print("%d.%d" % sys.version_info[:2], "grpcio", grpc.__version__)' 2>/dev/null)), one instance for all clients, 127.0.0.1"
-  echo "- Compilers: gcc / g++ $(gcc -dumpfullversion), -O2 -g; clients: build/bench/bench_{aiw,cpp,grpcgo}"
+  echo "- Compilers: gcc / g++ $(gcc -dumpfullversion), -O2 -g; clients: build/bench/bench_{aiw,cpp,grpcgo,aiwgo}"
   echo "- Counts per client per round: GetEmbedding 1 in flight: $U1 calls after $U1W warm-up; 16 in flight: $U16 calls after $U16W warm-up per thread; ChatStream: $ST streams after $STW warm-up. $ROUNDS interleaved rounds, client order rotating; medians reported."
   [ $failures -gt 0 ] && echo "- **$failures client run(s) failed** in this run (see the logs under $RUN)."
 } > "$RUN/meta.md"
