@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,34 +23,10 @@ import (
 	"github.com/thinkbank/libaiw/examples/go-backend/internal/testsvc"
 )
 
-var (
-	svc    *testsvc.Service
-	client *aiworker.Client
-)
+// env is the reference service and a client of it, shared by the tests.
+var env testsvc.Env
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "aiw-backend-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "FATAL:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	svc, err = testsvc.Start(dir, 60*time.Second)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "FATAL: cannot start the reference AI service:", err)
-		return 1
-	}
-	defer svc.Stop()
-	client, err = aiworker.Dial(svc.Addr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "FATAL: aiworker.Dial:", err)
-		return 1
-	}
-	defer client.Close()
-	return m.Run()
-}
+func TestMain(m *testing.M) { os.Exit(env.Run(m, "aiw-backend-e2e-")) }
 
 // testLog sends the backend's access log to t.Log.
 type testLog struct{ t *testing.T }
@@ -67,24 +42,6 @@ func chromiumPath() string {
 		return p
 	}
 	return "/usr/bin/chromium"
-}
-
-// lockedBuffer keeps Chromium's stderr for failure messages.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // startChromium launches headless Chromium with a fresh profile and returns
@@ -111,7 +68,7 @@ func startChromium(t *testing.T) string {
 		t.Fatalf("starting %s: %v", bin, err)
 	}
 	exited := make(chan struct{})
-	chromeLog := &lockedBuffer{}
+	chromeLog := &testsvc.Buffer{} // for failure messages
 	wsURL := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -150,7 +107,7 @@ func startChromium(t *testing.T) string {
 // through the Go package directly, so the page is compared with the service.
 func expectedAnswer(t *testing.T, query string) (string, int) {
 	t.Helper()
-	stream, err := client.ChatStream(aiworker.AppendToOutgoingContext(context.Background(), "x-request-id", "e2e-expected"), &aiworker.ChatRequest{Query: query})
+	stream, err := env.Client.ChatStream(aiworker.AppendToOutgoingContext(context.Background(), "x-request-id", "e2e-expected"), &aiworker.ChatRequest{Query: query})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +197,7 @@ func TestBrowserChatAndSearch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(gateway.NewServer(client, gateway.Config{Target: svc.Addr,
+	ts := httptest.NewServer(gateway.NewServer(env.Client, gateway.Config{Target: env.Svc.Addr,
 		Heartbeat: time.Second, Logger: log.New(testLog{t}, "backend: ", 0)}))
 	defer ts.Close()
 

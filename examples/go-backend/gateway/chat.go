@@ -25,16 +25,8 @@ import (
 // code's HTTP status. When the browser goes away the request context ends,
 // which cancels the gRPC stream at once.
 func (s *server) handleChat(w http.ResponseWriter, r *http.Request) {
-	if !allowMethod(w, r, http.MethodPost) {
-		return
-	}
-	var body chatRequestJSON
-	if !s.decodeBody(w, r, &body) {
-		return
-	}
-	req, msg := body.toRequest()
-	if msg != "" {
-		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", msg)
+	req, ok := readRequest(s, w, r, (*chatRequestJSON).toRequest)
+	if !ok {
 		return
 	}
 	flusher, ok := w.(http.Flusher)
@@ -115,7 +107,7 @@ func (s *server) handleChat(w http.ResponseWriter, r *http.Request) {
 			writeCallError(w, err)
 			return
 		}
-		b, _ := json.Marshal(errorJSON{Code: codeName(aiworker.CodeOf(err)), Message: errorMessage(err)})
+		b, _ := json.Marshal(callErrorJSON(err))
 		send(sseEvent("error", b))
 	}
 

@@ -141,7 +141,7 @@ func TestHealthHealthy(t *testing.T) {
 	}
 	var h map[string]string
 	r.decode(t, &h)
-	if h["status"] != "healthy" || h["grpc_endpoint"] != svc.Addr {
+	if h["status"] != "healthy" || h["grpc_endpoint"] != env.Svc.Addr {
 		t.Fatalf("body %s", r.body)
 	}
 }
@@ -172,12 +172,8 @@ func TestHealthUnreachable(t *testing.T) {
 
 func TestEmbedText(t *testing.T) {
 	ts := newServer(t, gateway.Config{})
-	r := ts.do(t, "POST", "/api/v1/ai/embed", `{"text":"hello"}`)
-	if r.status != 200 {
-		t.Fatalf("status %d: %.200s", r.status, r.body)
-	}
 	var e embedBody
-	r.decode(t, &e)
+	r := ts.postOK(t, "/api/v1/ai/embed", `{"text":"hello"}`, &e)
 	equalVectors(t, "semantic_vector", e.SemanticVector, refVector([]byte("hello"), 1024, false))
 	if e.SemanticVector[0] != float32(-0.61) || len(e.VisualVector) != 0 || !e.Success {
 		t.Fatalf("semantic[0]=%v visual=%d success=%v", e.SemanticVector[0], len(e.VisualVector), e.Success)
@@ -196,12 +192,8 @@ func TestEmbedImage(t *testing.T) {
 	ts := newServer(t, gateway.Config{})
 	data := []byte{0x61, 0x00, 0x62}
 	body := fmt.Sprintf(`{"image":{"data":%q,"format":"png"},"type":"visual"}`, base64.StdEncoding.EncodeToString(data))
-	r := ts.do(t, "POST", "/api/v1/ai/embed", body)
-	if r.status != 200 {
-		t.Fatalf("status %d: %s", r.status, r.body)
-	}
 	var e embedBody
-	r.decode(t, &e)
+	ts.postOK(t, "/api/v1/ai/embed", body, &e)
 	equalVectors(t, "visual_vector", e.VisualVector, refVector(data, 1152, true))
 	if e.VisualVector[0] != float32(0.7972) || len(e.SemanticVector) != 0 {
 		t.Fatalf("visual[0]=%v semantic=%d", e.VisualVector[0], len(e.SemanticVector))
@@ -230,12 +222,8 @@ func TestEmbedErrors(t *testing.T) {
 
 func TestSearchDefaults(t *testing.T) {
 	ts := newServer(t, gateway.Config{})
-	r := ts.do(t, "POST", "/api/v1/ai/search", `{"query":"q"}`)
-	if r.status != 200 {
-		t.Fatalf("status %d: %s", r.status, r.body)
-	}
 	var s searchBody
-	r.decode(t, &s)
+	r := ts.postOK(t, "/api/v1/ai/search", `{"query":"q"}`, &s)
 	if s.TotalCount == nil || *s.TotalCount != 12 || len(s.Results) != 10 {
 		t.Fatalf("total_count/results: %s", r.body)
 	}
@@ -285,14 +273,10 @@ func TestSearchTypeThresholdLimitFilters(t *testing.T) {
 // in the response header and is written in the access log.
 func TestSearchEchoAndRequestID(t *testing.T) {
 	ts := newServer(t, gateway.Config{})
-	r := ts.do(t, "POST", "/api/v1/ai/search",
-		`{"query":"!echo","type":"hybrid","limit":7,"threshold":0.25,"filters":["a=b","image/"]}`,
-		"X-Request-Id: req-echo-42")
-	if r.status != 200 {
-		t.Fatalf("status %d: %s", r.status, r.body)
-	}
 	var s searchBody
-	r.decode(t, &s)
+	r := ts.postOK(t, "/api/v1/ai/search",
+		`{"query":"!echo","type":"hybrid","limit":7,"threshold":0.25,"filters":["a=b","image/"]}`, &s,
+		"X-Request-Id: req-echo-42")
 	if len(s.Results) != 1 {
 		t.Fatalf("body %s", r.body)
 	}
@@ -398,12 +382,8 @@ func TestMalformedBodies(t *testing.T) {
 
 func TestProcess(t *testing.T) {
 	ts := newServer(t, gateway.Config{})
-	r := ts.do(t, "POST", "/api/v1/assets/a-17/process", `{"file_path":"bucket/a-17.pdf","mime_type":"application/pdf"}`)
-	if r.status != 200 {
-		t.Fatalf("status %d: %s", r.status, r.body)
-	}
 	var p processBody
-	r.decode(t, &p)
+	r := ts.postOK(t, "/api/v1/assets/a-17/process", `{"file_path":"bucket/a-17.pdf","mime_type":"application/pdf"}`, &p)
 	if p.AssetID != "a-17" || !p.Success || p.Stage != "STAGE_COMPLETED" || p.Progress == nil || *p.Progress != 1 || p.Error != "" {
 		t.Fatalf("body %s", r.body)
 	}
@@ -622,7 +602,7 @@ func TestChatClientDisconnectCancelsRPC(t *testing.T) {
 		t.Fatalf("first event %q %v", ev.raw, err)
 	}
 	resp.Body.Close() // the browser goes away after the first chunk
-	got, err := svc.WaitEvent("ChatStream", id, 20*time.Second)
+	got, err := env.Svc.WaitEvent("ChatStream", id, 20*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -641,7 +621,7 @@ func TestChatCompletedOutcomeOK(t *testing.T) {
 	id := fmt.Sprintf("complete-%d", time.Now().UnixNano())
 	resp := ts.postChat(t, `{"query":"hello"}`, "X-Request-Id: "+id)
 	readAllEvents(t, resp.Body)
-	got, err := svc.WaitEvent("ChatStream", id, 20*time.Second)
+	got, err := env.Svc.WaitEvent("ChatStream", id, 20*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

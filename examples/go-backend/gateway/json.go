@@ -63,10 +63,29 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 	writeJSON(w, status, errorJSON{Code: code, Message: message})
 }
 
+// callErrorJSON is the error body of a failed call: its code's name and the
+// message.
+func callErrorJSON(err error) errorJSON {
+	return errorJSON{Code: codeName(aiworker.CodeOf(err)), Message: errorMessage(err)}
+}
+
 // writeCallError answers a failed call with the HTTP status of its code
 // (CONTRACT.md); success=false from the service is 502 SERVICE_ERROR.
 func writeCallError(w http.ResponseWriter, err error) {
-	writeError(w, aiworker.HTTPStatus(err), codeName(aiworker.CodeOf(err)), errorMessage(err))
+	writeJSON(w, aiworker.HTTPStatus(err), callErrorJSON(err))
+}
+
+// jsonEnum holds the lower-case JSON names of an enum's values; "" and
+// "unknown" (any case) always name its UNKNOWN value, 0.
+type jsonEnum[E ~int32] map[string]E
+
+// parse looks s up case-insensitively.
+func (names jsonEnum[E]) parse(s string) (E, bool) {
+	if s == "" || strings.EqualFold(s, "unknown") {
+		return 0, true
+	}
+	e, ok := names[strings.ToLower(s)]
+	return e, ok
 }
 
 // decodeBody reads the whole body (so that the server notices a client that
@@ -118,22 +137,11 @@ type embedRequestJSON struct {
 	Type  string     `json:"type"` // "", "semantic", "visual", "both"
 }
 
-func parseEmbeddingType(s string) (aiworker.EmbeddingType, bool) {
-	switch strings.ToLower(s) {
-	case "", "unknown":
-		return aiworker.EmbeddingType_EMBEDDING_UNKNOWN, true
-	case "semantic":
-		return aiworker.EmbeddingType_EMBEDDING_SEMANTIC, true
-	case "visual":
-		return aiworker.EmbeddingType_EMBEDDING_VISUAL, true
-	case "both":
-		return aiworker.EmbeddingType_EMBEDDING_BOTH, true
-	}
-	return 0, false
-}
+var embeddingTypes = jsonEnum[aiworker.EmbeddingType]{"semantic": aiworker.EmbeddingType_EMBEDDING_SEMANTIC,
+	"visual": aiworker.EmbeddingType_EMBEDDING_VISUAL, "both": aiworker.EmbeddingType_EMBEDDING_BOTH}
 
 func (b *embedRequestJSON) toRequest() (*aiworker.EmbeddingRequest, string) {
-	t, ok := parseEmbeddingType(b.Type)
+	t, ok := embeddingTypes.parse(b.Type)
 	if !ok {
 		return nil, fmt.Sprintf("type %q: want semantic, visual or both", b.Type)
 	}
@@ -185,22 +193,11 @@ type searchRequestJSON struct {
 	Filters   []string `json:"filters"`
 }
 
-func parseSearchType(s string) (aiworker.SearchType, bool) {
-	switch strings.ToLower(s) {
-	case "", "unknown":
-		return aiworker.SearchType_SEARCH_UNKNOWN, true
-	case "semantic":
-		return aiworker.SearchType_SEARCH_SEMANTIC, true
-	case "visual":
-		return aiworker.SearchType_SEARCH_VISUAL, true
-	case "hybrid":
-		return aiworker.SearchType_SEARCH_HYBRID, true
-	}
-	return 0, false
-}
+var searchTypes = jsonEnum[aiworker.SearchType]{"semantic": aiworker.SearchType_SEARCH_SEMANTIC,
+	"visual": aiworker.SearchType_SEARCH_VISUAL, "hybrid": aiworker.SearchType_SEARCH_HYBRID}
 
 func (b *searchRequestJSON) toRequest() (*aiworker.SearchRequest, string) {
-	t, ok := parseSearchType(b.Type)
+	t, ok := searchTypes.parse(b.Type)
 	switch {
 	case !ok:
 		return nil, fmt.Sprintf("type %q: want semantic, visual or hybrid", b.Type)

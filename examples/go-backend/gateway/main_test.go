@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,79 +11,32 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	aiworker "github.com/thinkbank/libaiw/cgo"
 	"github.com/thinkbank/libaiw/examples/go-backend/gateway"
 	"github.com/thinkbank/libaiw/examples/go-backend/internal/testsvc"
 )
 
-var (
-	svc    *testsvc.Service
-	client *aiworker.Client
-)
+// env is the reference service and a client of it, shared by the tests.
+var env testsvc.Env
 
-func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "aiw-backend-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "FATAL:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	svc, err = testsvc.Start(dir, 60*time.Second)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "FATAL: cannot start the reference AI service:", err)
-		return 1
-	}
-	defer svc.Stop()
-	client, err = aiworker.Dial(svc.Addr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "FATAL: aiworker.Dial:", err)
-		return 1
-	}
-	defer client.Close()
-	return m.Run()
-}
-
-// syncBuffer collects the access log.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+func TestMain(m *testing.M) { os.Exit(env.Run(m, "aiw-backend-test-")) }
 
 type testServer struct {
 	*httptest.Server
-	log *syncBuffer
+	log *testsvc.Buffer // the access log
 }
 
 // newServer runs the gateway over the shared client; cfg.Target and
 // cfg.Logger are filled in.
 func newServer(t *testing.T, cfg gateway.Config) *testServer {
 	t.Helper()
-	return newServerWith(t, client, svc.Addr, cfg)
+	return newServerWith(t, env.Client, env.Svc.Addr, cfg)
 }
 
 func newServerWith(t *testing.T, c gateway.AIClient, target string, cfg gateway.Config) *testServer {
 	t.Helper()
-	lb := &syncBuffer{}
+	lb := &testsvc.Buffer{}
 	cfg.Target = target
 	cfg.Logger = log.New(lb, "", 0)
 	ts := httptest.NewServer(gateway.NewServer(c, cfg))
@@ -98,8 +50,9 @@ type response struct {
 	body   []byte
 }
 
-// do sends one request; header is "Key: value" pairs.
-func (ts *testServer) do(t *testing.T, method, path, body string, header ...string) response {
+// send sends one request and returns the response with its body open;
+// header is "Key: value" pairs.
+func (ts *testServer) send(t *testing.T, method, path, body string, header ...string) *http.Response {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -120,12 +73,31 @@ func (ts *testServer) do(t *testing.T, method, path, body string, header ...stri
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
+	return resp
+}
+
+// do sends one request and reads the whole answer.
+func (ts *testServer) do(t *testing.T, method, path, body string, header ...string) response {
+	t.Helper()
+	resp := ts.send(t, method, path, body, header...)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatalf("%s %s: reading body: %v", method, path, err)
 	}
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// postOK posts body to path, requires status 200 and decodes the answer
+// into v.
+func (ts *testServer) postOK(t *testing.T, path, body string, v interface{}, header ...string) response {
+	t.Helper()
+	r := ts.do(t, http.MethodPost, path, body, header...)
+	if r.status != 200 {
+		t.Fatalf("status %d: %.300s", r.status, r.body)
+	}
+	r.decode(t, v)
+	return r
 }
 
 // decode unmarshals the body into v, failing the test on error.
@@ -224,19 +196,7 @@ func readAllEvents(t *testing.T, body io.Reader) []sseEvent {
 // postChat starts a chat request and returns the response (body open).
 func (ts *testServer) postChat(t *testing.T, body string, header ...string) *http.Response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, ts.URL+"/api/v1/ai/chat", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	for _, h := range header {
-		k, v, _ := strings.Cut(h, ": ")
-		req.Header.Set(k, v)
-	}
-	resp, err := ts.Client().Do(req)
-	if err != nil {
-		t.Fatalf("POST /api/v1/ai/chat: %v", err)
-	}
+	resp := ts.send(t, http.MethodPost, "/api/v1/ai/chat", body, header...)
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp
 }

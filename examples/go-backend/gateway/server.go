@@ -237,58 +237,62 @@ func (s *server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	_, err := s.client.GetEmbedding(ctx, &aiworker.EmbeddingRequest{
 		Text: "health check", Type: aiworker.EmbeddingType_EMBEDDING_SEMANTIC})
 	if err != nil && aiworker.HTTPStatus(err) != http.StatusBadGateway {
+		e := callErrorJSON(err)
 		writeJSON(w, http.StatusServiceUnavailable, healthJSON{
-			Status: "unhealthy", GRPCEndpoint: s.cfg.Target,
-			Error: codeName(aiworker.CodeOf(err)) + ": " + errorMessage(err)})
+			Status: "unhealthy", GRPCEndpoint: s.cfg.Target, Error: e.Code + ": " + e.Message})
 		return
 	}
 	writeJSON(w, http.StatusOK, healthJSON{Status: "healthy", GRPCEndpoint: s.cfg.Target})
 }
 
-func (s *server) handleEmbed(w http.ResponseWriter, r *http.Request) {
+// readRequest reads the JSON body of a POST endpoint into a B and converts
+// it with toRequest. On failure it answers (405 with Allow, 400
+// INVALID_ARGUMENT with toRequest's message, 413 for an oversized body) and
+// returns false.
+func readRequest[B, Req any](s *server, w http.ResponseWriter, r *http.Request,
+	toRequest func(*B) (Req, string)) (Req, bool) {
+	var zero Req
 	if !allowMethod(w, r, http.MethodPost) {
-		return
+		return zero, false
 	}
-	var body embedRequestJSON
+	var body B
 	if !s.decodeBody(w, r, &body) {
-		return
+		return zero, false
 	}
-	req, msg := body.toRequest()
+	req, msg := toRequest(&body)
 	if msg != "" {
 		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", msg)
+		return zero, false
+	}
+	return req, true
+}
+
+// serveUnary answers a POST endpoint backed by one unary RPC: the request as
+// readRequest reads it, call under the unary deadline (with the request id
+// as metadata), then 200 with reply's JSON form of the answer, or the
+// call's error with its HTTP status.
+func serveUnary[B, Req, Resp, Out any](s *server, w http.ResponseWriter, r *http.Request,
+	toRequest func(*B) (Req, string), call func(context.Context, Req) (Resp, error), reply func(Resp) Out) {
+	req, ok := readRequest(s, w, r, toRequest)
+	if !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(outgoing(r.Context()), s.cfg.Timeout)
 	defer cancel()
-	resp, err := s.client.GetEmbedding(ctx, req)
+	resp, err := call(ctx, req)
 	if err != nil {
 		writeCallError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, embedResponseFrom(resp))
+	writeJSON(w, http.StatusOK, reply(resp))
+}
+
+func (s *server) handleEmbed(w http.ResponseWriter, r *http.Request) {
+	serveUnary(s, w, r, (*embedRequestJSON).toRequest, s.client.GetEmbedding, embedResponseFrom)
 }
 
 func (s *server) handleSearch(w http.ResponseWriter, r *http.Request) {
-	if !allowMethod(w, r, http.MethodPost) {
-		return
-	}
-	var body searchRequestJSON
-	if !s.decodeBody(w, r, &body) {
-		return
-	}
-	req, msg := body.toRequest()
-	if msg != "" {
-		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", msg)
-		return
-	}
-	ctx, cancel := context.WithTimeout(outgoing(r.Context()), s.cfg.Timeout)
-	defer cancel()
-	resp, err := s.client.VectorSearch(ctx, req)
-	if err != nil {
-		writeCallError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, searchResponseFrom(resp))
+	serveUnary(s, w, r, (*searchRequestJSON).toRequest, s.client.VectorSearch, searchResponseFrom)
 }
 
 // handleAssets serves /api/v1/assets/{id}/process (Go 1.19's ServeMux has no
@@ -306,24 +310,8 @@ func (s *server) handleAssets(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "bad asset id in path")
 		return
 	}
-	if !allowMethod(w, r, http.MethodPost) {
-		return
-	}
-	var body processRequestJSON
-	if !s.decodeBody(w, r, &body) {
-		return
-	}
-	req, msg := body.toRequest(id)
-	if msg != "" {
-		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", msg)
-		return
-	}
-	ctx, cancel := context.WithTimeout(outgoing(r.Context()), s.cfg.Timeout)
-	defer cancel()
-	resp, err := s.client.ProcessAsset(ctx, req)
-	if err != nil {
-		writeCallError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, processResponseFrom(id, resp))
+	serveUnary(s, w, r,
+		func(b *processRequestJSON) (*aiworker.AssetRequest, string) { return b.toRequest(id) },
+		s.client.ProcessAsset,
+		func(st *aiworker.ProcessStatus) processResponseJSON { return processResponseFrom(id, st) })
 }

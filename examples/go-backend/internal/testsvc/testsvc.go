@@ -1,6 +1,6 @@
 // Package testsvc starts the project's reference AI service
-// (tests/refservice/ai_worker_server.py) for the backend's tests and reads
-// its events file.
+// (tests/refservice/ai_worker_server.py) for the backend's tests, dials it
+// and reads its events file.
 package testsvc
 
 import (
@@ -16,7 +16,10 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
+
+	aiworker "github.com/thinkbank/libaiw/cgo"
 )
 
 // Python is the interpreter that has grpc (the python3 on PATH may not).
@@ -46,7 +49,7 @@ type Service struct {
 	Addr   string // 127.0.0.1:PORT
 	Events string // path of its --events file
 	cmd    *exec.Cmd
-	stderr *lockedWriter
+	stderr *Buffer
 	exited chan error
 }
 
@@ -67,7 +70,7 @@ func Start(dir string, timeout time.Duration) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{Events: events, cmd: cmd, stderr: &lockedWriter{}, exited: make(chan error, 1)}
+	s := &Service{Events: events, cmd: cmd, stderr: &Buffer{}, exited: make(chan error, 1)}
 	cmd.Stderr = s.stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("testsvc: starting %s %s: %w", Python, script, err)
@@ -110,11 +113,7 @@ func (s *Service) Stop() {
 }
 
 // Stderr returns what the service wrote on stderr so far.
-func (s *Service) Stderr() string {
-	s.stderr.mu.Lock()
-	defer s.stderr.mu.Unlock()
-	return s.stderr.buf.String()
-}
+func (s *Service) Stderr() string { return s.stderr.String() }
 
 // Event is one line of the events file.
 type Event struct {
@@ -168,14 +167,57 @@ func (s *Service) WaitEvent(rpc, requestID string, timeout time.Duration) (Event
 	}
 }
 
-// lockedWriter serialises writes to buf (exec copies stderr on its own goroutine).
-type lockedWriter struct {
+// Buffer is a bytes.Buffer safe for concurrent Write and String (exec
+// copies a child's output on its own goroutine; loggers write from handler
+// goroutines).
+type Buffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.Write(p)
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns everything written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Env is what a test package shares between its tests: the reference
+// service and a client dialled to it, both set up by Run.
+type Env struct {
+	Svc    *Service
+	Client *aiworker.Client
+}
+
+// Run is the body of a test package's TestMain: it starts the reference
+// service (events file in a fresh temporary directory named after
+// tempPrefix), dials it, fills e, runs the tests and stops everything. It
+// returns the exit code for os.Exit: m.Run's, or 1 when the service cannot
+// be set up.
+func (e *Env) Run(m *testing.M, tempPrefix string) int {
+	dir, err := os.MkdirTemp("", tempPrefix)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FATAL:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	e.Svc, err = Start(dir, 60*time.Second)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FATAL: cannot start the reference AI service:", err)
+		return 1
+	}
+	defer e.Svc.Stop()
+	e.Client, err = aiworker.Dial(e.Svc.Addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FATAL: aiworker.Dial:", err)
+		return 1
+	}
+	defer e.Client.Close()
+	return m.Run()
 }
