@@ -216,7 +216,8 @@ AIW_API aiw_code aiw_client_options_set_user_agent(aiw_client_options *opts, con
  * Connecting is lazy: an unreachable server is reported by the first call.
  * On success *out owns a client, free it with aiw_client_free. On failure
  * *out is NULL and the code is INVALID_ARGUMENT (NULL or empty target, bad
- * options) or OUT_OF_MEMORY. Any thread.
+ * options), OUT_OF_MEMORY, or RECURSIVE_API_CALL (called from inside a
+ * libaiw callback). Any thread.
  */
 AIW_API aiw_code aiw_client_new(const char *target, const aiw_client_options *opts, aiw_client **out,
                                 aiw_error *err);
@@ -238,7 +239,9 @@ AIW_API void aiw_client_close(aiw_client *client);
 /*
  * aiw_client_free: closes the client's channel and releases it. NULL-safe.
  * No call may be running through the client (close it and let the calls
- * return first); this is the caller's duty and is not checked.
+ * return first); an asynchronous call counts as running until its
+ * completion has been taken by aiw_queue_next or freed by aiw_queue_free.
+ * This is the caller's duty and is not checked.
  */
 AIW_API void aiw_client_free(aiw_client *client);
 
@@ -594,7 +597,9 @@ AIW_API void aiw_queue_free(aiw_queue *queue);
  * like), except the cancel token in `opts`, which must outlive the call.
  * On AIW_OK exactly one completion carrying `tag` (opaque to the library)
  * will come out of aiw_queue_next; on any other code nothing was started and
- * none will. The client must outlive the call. Any thread.
+ * none will. The client and the cancel token stay in use until that
+ * completion is taken (aiw_queue_next) or freed by aiw_queue_free: free the
+ * queue before the client. Any thread.
  */
 AIW_API aiw_code aiw_get_embedding_start(aiw_client *client, const aiw_embedding_request *req,
                                         const aiw_call_options *opts, aiw_queue *queue, void *tag,

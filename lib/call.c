@@ -118,10 +118,11 @@ aiw_code aiw__call_start(aiw_call *c, aiw_client *client, const aiw_method *meth
                                                 deadline_of(opts), NULL);
   if (!c->call) return aiw__fail(err, AIW_INTERNAL, -1, "grpc_channel_create_registered_call failed");
   /* Registered before any batch starts, so a cancel cannot be missed. */
-  if (!aiw__client_register_call(client, c)) return aiw__fail(err, AIW_CANCELLED, 1, "client is closed");
+  /* Refused before anything is sent: no RPC status applies (-1). */
+  if (!aiw__client_register_call(client, c)) return aiw__fail(err, AIW_CANCELLED, -1, "client is closed");
   c->registered = 1;
   if (opts && opts->token && !aiw__token_register_call(opts->token, c))
-    return aiw__fail(err, AIW_CANCELLED, 1, "cancelled by its cancel token before it started");
+    return aiw__fail(err, AIW_CANCELLED, -1, "cancelled by its cancel token before it started");
   return start_batches(c, opts, err);
 }
 
@@ -158,8 +159,8 @@ aiw_code aiw__call_take_message(aiw_call *c, ProtobufCMessage **out, aiw_error *
   if (!grpc_byte_buffer_reader_init(&reader, bb)) {
     grpc_byte_buffer_destroy(bb);
     aiw__call_cancel(c, AIW_CANCEL_DECODE);
-    return aiw__fail(err, AIW_INTERNAL, -1, "could not read the %s response (decompression failed)",
-                     c->method->response->name);
+    return aiw__fail(err, AIW_INTERNAL, c->status_pending ? -1 : (int)c->status,
+                     "could not read the %s response (decompression failed)", c->method->response->name);
   }
   /* A single-slice message is unpacked in place; otherwise one copy. */
   ProtobufCMessage *msg;
@@ -178,8 +179,9 @@ aiw_code aiw__call_take_message(aiw_call *c, ProtobufCMessage **out, aiw_error *
   grpc_byte_buffer_destroy(bb);
   if (!msg) {
     aiw__call_cancel(c, AIW_CANCEL_DECODE);
-    return aiw__fail(err, AIW_INTERNAL, -1, "could not decode the response: %zu bytes that are not a valid %s message",
-                     len, c->method->response->name);
+    return aiw__fail(err, AIW_INTERNAL, c->status_pending ? -1 : (int)c->status,
+                     "could not decode the response: %zu bytes that are not a valid %s message", len,
+                     c->method->response->name);
   }
   *out = msg;
   return aiw__ok(err);

@@ -87,6 +87,7 @@ START_TEST(test_closed_client_refuses_calls) {
   ck_assert_int_eq(aiw_vector_search(c, rq, NULL, &resp, &err), AIW_CANCELLED);
   ck_assert_ptr_null(resp);
   ck_assert_int_eq(err.code, AIW_CANCELLED);
+  ck_assert_int_eq(err.grpc_status, -1); /* refused before anything was sent */
   ck_assert_msg(strstr(err.message, "closed") != NULL, "message: %s", err.message);
   aiw_search_request_free(rq);
   aiw_client_free(c);

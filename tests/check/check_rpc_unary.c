@@ -666,6 +666,7 @@ END_TEST
 static void check_undecodable(aiw_code rc, const aiw_error *err) {
   ck_assert_msg(rc == AIW_INTERNAL, "got %s: %s", aiw_code_name(rc), err->message);
   ck_assert_int_eq(err->code, AIW_INTERNAL);
+  ck_assert_int_eq(err->grpc_status, 0); /* the RPC itself ended OK */
   ck_assert_msg(strcasestr(err->message, "decod") || strcasestr(err->message, "pars") ||
                     strcasestr(err->message, "unpack"),
                 "message does not say the response could not be decoded: %s", err->message);
