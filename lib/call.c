@@ -101,6 +101,8 @@ aiw_code aiw__call_start(aiw_call *c, aiw_client *client, const aiw_method *meth
   c->unary_tag = (aiw_batch_tag){AIW_BATCH_UNARY, c};
   c->recv_tag = (aiw_batch_tag){AIW_BATCH_RECV, c};
   c->status_tag = (aiw_batch_tag){AIW_BATCH_STATUS, c};
+  c->client_link.call = c;
+  c->token_link.call = c;
   grpc_metadata_array_init(&c->recv_initial_md);
   grpc_metadata_array_init(&c->recv_trailing_md);
   c->status_details = grpc_empty_slice();
@@ -119,10 +121,14 @@ aiw_code aiw__call_start(aiw_call *c, aiw_client *client, const aiw_method *meth
   if (!c->call) return aiw__fail(err, AIW_INTERNAL, -1, "grpc_channel_create_registered_call failed");
   /* Registered before any batch starts, so a cancel cannot be missed. */
   /* Refused before anything is sent: no RPC status applies (-1). */
-  if (!aiw__client_register_call(client, c)) return aiw__fail(err, AIW_CANCELLED, -1, "client is closed");
+  if (!aiw__call_set_add(aiw__client_calls(client), &c->client_link))
+    return aiw__fail(err, AIW_CANCELLED, -1, "client is closed");
   c->registered = 1;
-  if (opts && opts->token && !aiw__token_register_call(opts->token, c))
-    return aiw__fail(err, AIW_CANCELLED, -1, "cancelled by its cancel token before it started");
+  if (opts && opts->token) {
+    if (!aiw__call_set_add(aiw__token_calls(opts->token), &c->token_link))
+      return aiw__fail(err, AIW_CANCELLED, -1, "cancelled by its cancel token before it started");
+    c->token = opts->token;
+  }
   return start_batches(c, opts, err);
 }
 
@@ -219,8 +225,9 @@ aiw_code aiw__call_result(aiw_call *c, aiw_error *err) {
 }
 
 void aiw__call_release(aiw_call *c) {
-  if (c->token) aiw__token_unregister_call(c->token, c);
-  if (c->registered) aiw__client_unregister_call(c->client, c);
+  if (c->token) aiw__call_set_remove(aiw__token_calls(c->token), &c->token_link);
+  if (c->registered) aiw__call_set_remove(aiw__client_calls(c->client), &c->client_link);
+  c->token = NULL;
   c->registered = 0;
   grpc_metadata_array_destroy(&c->recv_initial_md);
   grpc_metadata_array_destroy(&c->recv_trailing_md);

@@ -12,10 +12,7 @@ struct aiw_client {
   grpc_channel *channel;
   void *registered[AIW_METHOD_COUNT]; /* grpc_channel_register_call handles */
   size_t max_send;                    /* 0: unlimited */
-  size_t max_receive;                 /* 0: unlimited */
-  pthread_mutex_t lock;
-  int closed;
-  aiw_call *calls; /* linked through client_next/client_prev */
+  aiw_call_set calls;                 /* cancelled = closed */
 };
 
 static grpc_channel_credentials *make_credentials(const aiw_client_options *opts) {
@@ -32,18 +29,18 @@ aiw_code aiw_client_new(const char *target, const aiw_client_options *opts, aiw_
     return aiw__fail(err, AIW_RECURSIVE_API_CALL, -1, "aiw_client_new called from inside a libaiw callback");
 
   aiw_client *c = calloc(1, sizeof *c);
-  if (!c || !(c->target = strdup(target)) || pthread_mutex_init(&c->lock, NULL) != 0) {
+  if (!c || !(c->target = strdup(target)) || !aiw__call_set_init(&c->calls)) {
     if (c) free(c->target);
     free(c);
     return aiw__fail(err, AIW_OUT_OF_MEMORY, -1, "out of memory");
   }
   c->max_send = opts ? opts->max_send_size : 0;
-  c->max_receive = opts && opts->has_max_receive ? opts->max_receive_size : 4u * 1024 * 1024;
+  size_t max_receive = opts && opts->has_max_receive ? opts->max_receive_size : 4u * 1024 * 1024;
 
   grpc_arg args[4];
   size_t n = 0;
   args[n++] = (grpc_arg){.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-                         .value.integer = c->max_receive ? (int)c->max_receive : -1};
+                         .value.integer = max_receive ? (int)max_receive : -1};
   args[n++] = (grpc_arg){.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
                          .value.integer = c->max_send ? (int)c->max_send : -1};
   if (opts && opts->user_agent)
@@ -58,7 +55,7 @@ aiw_code aiw_client_new(const char *target, const aiw_client_options *opts, aiw_
   grpc_channel_credentials *creds = make_credentials(opts);
   if (!creds) {
     grpc_shutdown();
-    pthread_mutex_destroy(&c->lock);
+    aiw__call_set_destroy(&c->calls);
     free(c->target);
     free(c);
     return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "aiw_client_new: could not create %s credentials",
@@ -75,17 +72,13 @@ aiw_code aiw_client_new(const char *target, const aiw_client_options *opts, aiw_
 const char *aiw_client_target(const aiw_client *client) { return client ? client->target : ""; }
 
 void aiw_client_close(aiw_client *client) {
-  if (!client) return;
-  pthread_mutex_lock(&client->lock);
-  client->closed = 1;
-  for (aiw_call *c = client->calls; c; c = c->client_next) aiw__call_cancel(c, AIW_CANCEL_CLIENT_CLOSED);
-  pthread_mutex_unlock(&client->lock);
+  if (client) aiw__call_set_cancel(&client->calls, AIW_CANCEL_CLIENT_CLOSED);
 }
 
 void aiw_client_free(aiw_client *client) {
   if (!client) return;
   grpc_channel_destroy(client->channel);
-  pthread_mutex_destroy(&client->lock);
+  aiw__call_set_destroy(&client->calls);
   free(client->target);
   free(client);
   grpc_shutdown();
@@ -94,28 +87,4 @@ void aiw_client_free(aiw_client *client) {
 grpc_channel *aiw__client_channel(aiw_client *client) { return client->channel; }
 void *aiw__client_registered_method(aiw_client *client, int method) { return client->registered[method]; }
 size_t aiw__client_max_send(const aiw_client *client) { return client->max_send; }
-size_t aiw__client_max_receive(const aiw_client *client) { return client->max_receive; }
-
-int aiw__client_register_call(aiw_client *client, aiw_call *c) {
-  pthread_mutex_lock(&client->lock);
-  int ok = !client->closed;
-  if (ok) {
-    c->client_prev = NULL;
-    c->client_next = client->calls;
-    if (client->calls) client->calls->client_prev = c;
-    client->calls = c;
-  }
-  pthread_mutex_unlock(&client->lock);
-  return ok;
-}
-
-void aiw__client_unregister_call(aiw_client *client, aiw_call *c) {
-  pthread_mutex_lock(&client->lock);
-  if (c->client_prev)
-    c->client_prev->client_next = c->client_next;
-  else
-    client->calls = c->client_next;
-  if (c->client_next) c->client_next->client_prev = c->client_prev;
-  c->client_next = c->client_prev = NULL;
-  pthread_mutex_unlock(&client->lock);
-}
+aiw_call_set *aiw__client_calls(aiw_client *client) { return &client->calls; }

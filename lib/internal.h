@@ -102,6 +102,29 @@ typedef enum aiw_cancel_reason {
   AIW_CANCEL_DECODE
 } aiw_cancel_reason;
 
+/* A set of running calls cancelled together (a client's, a token's): an
+ * intrusive list under a mutex; once cancelled it refuses new members. */
+typedef struct aiw_call_link {
+  struct aiw_call *call;
+  struct aiw_call_link *prev, *next;
+} aiw_call_link;
+
+typedef struct aiw_call_set {
+  pthread_mutex_t lock;
+  int cancelled;
+  aiw_call_link *head;
+} aiw_call_set;
+
+int aiw__call_set_init(aiw_call_set *set); /* 0 on failure */
+void aiw__call_set_destroy(aiw_call_set *set);
+/* Adds a call; returns 0 (and adds nothing) once the set is cancelled. */
+int aiw__call_set_add(aiw_call_set *set, aiw_call_link *link);
+void aiw__call_set_remove(aiw_call_set *set, aiw_call_link *link);
+/* Marks the set cancelled and cancels every member for `reason`. */
+void aiw__call_set_cancel(aiw_call_set *set, aiw_cancel_reason reason);
+int aiw__call_set_cancelled(aiw_call_set *set);
+void aiw__call_set_reset(aiw_call_set *set);
+
 /* Tags: the address of one of these inside the call identifies the batch. */
 typedef enum aiw_batch_kind { AIW_BATCH_UNARY, AIW_BATCH_RECV, AIW_BATCH_STATUS } aiw_batch_kind;
 typedef struct aiw_batch_tag {
@@ -136,14 +159,13 @@ typedef struct aiw_call {
   int recv_pending;   /* a RECV batch is outstanding */
   int status_pending; /* the STATUS (or UNARY) batch is outstanding */
   int end_of_stream;
-  int registered;     /* in the client's registry */
+  int registered;     /* in the client's set */
 
   /* Set under the client's / token's lock when the library cancels. */
   _Atomic int cancel_reason; /* an aiw_cancel_reason */
 
-  /* Registry links (client: every call; token: calls using it). */
-  struct aiw_call *client_prev, *client_next;
-  struct aiw_call *token_prev, *token_next;
+  /* Membership of the client's set (every call) and the token's. */
+  aiw_call_link client_link, token_link;
 } aiw_call;
 
 /*
@@ -211,18 +233,13 @@ aiw_code aiw__blocking_stream(aiw_client *client, int method, const ProtobufCMes
                               const aiw_call_options *opts, aiw__message_fn fn, void *userdata,
                               aiw_error *err);
 
-/* ---- client registry (client.c, cancel_token.c) --------------------------- */
+/* ---- what the engine needs of clients and tokens (client.c, cancel_token.c) */
 
 grpc_channel *aiw__client_channel(aiw_client *client);
 void *aiw__client_registered_method(aiw_client *client, int method);
 size_t aiw__client_max_send(const aiw_client *client);
-size_t aiw__client_max_receive(const aiw_client *client);
-/* Register / unregister a call; register fails (returns 0) when closed. */
-int aiw__client_register_call(aiw_client *client, aiw_call *c);
-void aiw__client_unregister_call(aiw_client *client, aiw_call *c);
-/* Register fails (returns 0) when the token is already cancelled. */
-int aiw__token_register_call(aiw_cancel_token *token, aiw_call *c);
-void aiw__token_unregister_call(aiw_cancel_token *token, aiw_call *c);
+aiw_call_set *aiw__client_calls(aiw_client *client);
+aiw_call_set *aiw__token_calls(aiw_cancel_token *token);
 
 /* Common checks of the RPC entry points (blocking and asynchronous). */
 aiw_code aiw__check_rpc_args(const void *client, const void *req, const char *what, aiw_error *err);
