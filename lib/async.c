@@ -80,6 +80,9 @@ static aiw_completion *complete(grpc_event ev) {
 
 static gpr_timespec deadline_in(int64_t timeout_ms) {
   if (timeout_ms < 0) return gpr_inf_future(GPR_CLOCK_MONOTONIC);
+  /* gRPC rounds a deadline up to the next millisecond: only an infinite
+   * past makes the queue look without waiting. */
+  if (timeout_ms == 0) return gpr_inf_past(GPR_CLOCK_MONOTONIC);
   return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
 }
 

@@ -72,17 +72,24 @@ static aiw_code start_batches(aiw_call *c, const aiw_call_options *opts, aiw_err
   ops[5].data.recv_status_on_client.status_details = &c->status_details;
   ops[5].data.recv_status_on_client.error_string = &c->error_string;
 
+  /* The pending flags are set before each batch starts: on a shared queue
+   * another thread may complete (and free) the call as soon as the last
+   * batch is started, so nothing may touch `c` after that. */
   grpc_call_error e;
   if (!c->method->server_streaming) {
     /* Unary: everything in one batch, one completion. */
+    c->status_pending = 1;
     e = grpc_call_start_batch(c->call, ops, 6, &c->unary_tag, NULL);
-    if (e == GRPC_CALL_OK) c->status_pending = 1;
+    if (e != GRPC_CALL_OK) c->status_pending = 0;
   } else {
+    c->recv_pending = 1;
     e = grpc_call_start_batch(c->call, ops, 5, &c->recv_tag, NULL);
-    if (e == GRPC_CALL_OK) {
-      c->recv_pending = 1;
+    if (e != GRPC_CALL_OK) {
+      c->recv_pending = 0;
+    } else {
+      c->status_pending = 1;
       e = grpc_call_start_batch(c->call, ops + 5, 1, &c->status_tag, NULL);
-      if (e == GRPC_CALL_OK) c->status_pending = 1;
+      if (e != GRPC_CALL_OK) c->status_pending = 0;
     }
   }
   if (e != GRPC_CALL_OK) {
@@ -198,12 +205,13 @@ aiw_code aiw__call_recv_next(aiw_call *c, aiw_error *err) {
   memset(&op, 0, sizeof op);
   op.op = GRPC_OP_RECV_MESSAGE;
   op.data.recv_message.recv_message = &c->recv_buffer;
+  c->recv_pending = 1;
   grpc_call_error e = grpc_call_start_batch(c->call, &op, 1, &c->recv_tag, NULL);
   if (e != GRPC_CALL_OK) {
+    c->recv_pending = 0;
     grpc_call_cancel(c->call, NULL);
     return aiw__fail(err, AIW_INTERNAL, -1, "grpc_call_start_batch (receive) failed (grpc_call_error %d)", (int)e);
   }
-  c->recv_pending = 1;
   return AIW_OK;
 }
 

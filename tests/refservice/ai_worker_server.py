@@ -284,7 +284,10 @@ class Call:
         self.finished = False
         self.outcome = "OK"
         self.metadata = metadata_dict(context)
-        context.add_callback(self._on_end)
+        # add_callback refuses (returns False) once the RPC has already ended,
+        # e.g. cancelled while it waited for a worker thread: end it now.
+        if not context.add_callback(self._on_end):
+            self._on_end()
 
     def sleep(self, ms):
         """Sleeps ms milliseconds, or less if the RPC ends (client cancelled)."""
