@@ -563,7 +563,10 @@ AIW_API const aiw_search_result *aiw_chat_response_source(const aiw_chat_respons
  * any number of unary calls, of any clients, run on one aiw_queue, and the
  * program takes their results with aiw_queue_next from a thread of its own
  * (one event loop for all calls instead of a thread per call). Nothing runs
- * on a library thread; there are no callbacks.
+ * on a library thread; there are no callbacks. As with curl's multi
+ * interface, the calls make progress while a thread waits in
+ * aiw_queue_next: gRPC C core does its network work in the threads that
+ * wait on its queues, so keep one there while calls are in flight.
  */
 typedef struct aiw_queue aiw_queue;
 typedef struct aiw_completion aiw_completion;
@@ -593,7 +596,7 @@ AIW_API void aiw_queue_free(aiw_queue *queue);
 /*
  * aiw_get_embedding_start / aiw_vector_search_start / aiw_process_asset_start:
  * start the RPC on `queue` and return at once. Arguments are checked as by
- * the blocking call; `req` and `opts` are copied (free them whenever you
+ * the blocking call; a closed client or a shut-down queue is CANCELLED; `req` and `opts` are copied (free them whenever you
  * like), except the cancel token in `opts`, which must outlive the call.
  * On AIW_OK exactly one completion carrying `tag` (opaque to the library)
  * will come out of aiw_queue_next; on any other code nothing was started and
@@ -627,6 +630,7 @@ AIW_API aiw_code aiw_queue_next(aiw_queue *queue, int64_t timeout_ms, aiw_comple
  * AIW_SERVICE_ERROR, a gRPC code, ...); aiw_completion_error: its details,
  * borrowed from the completion. aiw_completion_method: which RPC it was, as
  * its gRPC method name ("GetEmbedding", "VectorSearch", "ProcessAsset").
+ * For a NULL completion: NULL, AIW_INVALID_ARGUMENT, NULL and "".
  */
 AIW_API void *aiw_completion_tag(const aiw_completion *completion);
 AIW_API aiw_code aiw_completion_code(const aiw_completion *completion);

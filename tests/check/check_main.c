@@ -21,6 +21,7 @@ int main(void) {
   srunner_add_suite(sr, suite_rpc_chat());
   srunner_add_suite(sr, suite_rpc_failures());
   srunner_add_suite(sr, suite_rpc_concurrency());
+  srunner_add_suite(sr, suite_async());
   srunner_run(sr, env_or_null("CHECK_SUITE"), env_or_null("CHECK_CASE"), CK_NORMAL);
   int run = srunner_ntests_run(sr);
   int failed = srunner_ntests_failed(sr);

@@ -23,8 +23,8 @@
 
 extern char **environ;
 
-refservice g_srv = {.pid = -1, .stdout_fd = -1};
-refservice g_srv_nochat = {.pid = -1, .stdout_fd = -1};
+refservice g_srv = {.pid = -1, .stdout_fd = -1, .lifeline_fd = -1};
+refservice g_srv_nochat = {.pid = -1, .stdout_fd = -1, .lifeline_fd = -1};
 
 int64_t now_ms(void) {
   struct timespec ts;
@@ -48,6 +48,7 @@ int refservice_start(refservice *rs, const char *const *extra_args) {
   memset(rs, 0, sizeof *rs);
   rs->pid = -1;
   rs->stdout_fd = -1;
+  rs->lifeline_fd = -1;
   snprintf(rs->events, sizeof rs->events, "%s/aiw-events-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
   int efd = mkstemp(rs->events);
   if (efd < 0) {
@@ -65,6 +66,7 @@ int refservice_start(refservice *rs, const char *const *extra_args) {
   argv[n++] = "0";
   argv[n++] = "--events";
   argv[n++] = rs->events;
+  argv[n++] = "--exit-with-stdin";
   for (int i = 0; extra_args != NULL && extra_args[i] != NULL && n < 31; i++) argv[n++] = extra_args[i];
   argv[n] = NULL;
 
@@ -73,9 +75,20 @@ int refservice_start(refservice *rs, const char *const *extra_args) {
     perror("pipe");
     return -1;
   }
+  /* The server's stdin is a pipe only we write to: if this process dies
+   * (a sanitizer abort, a crash), the server reads EOF and exits instead of
+   * outliving us and holding the suite's output pipe open. */
+  int lifeline[2];
+  if (pipe2(lifeline, O_CLOEXEC) != 0) {
+    perror("pipe");
+    close(pfd[0]);
+    close(pfd[1]);
+    return -1;
+  }
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, pfd[1], STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&fa, lifeline[0], STDIN_FILENO);
   /* The server must see SIGTERM whatever this process blocks or ignores
    * (gRPC threads, valgrind). */
   posix_spawnattr_t attr;
@@ -94,11 +107,14 @@ int refservice_start(refservice *rs, const char *const *extra_args) {
   posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&fa);
   close(pfd[1]);
+  close(lifeline[0]);
   if (rc != 0) {
     fprintf(stderr, "harness: cannot start %s: %s\n", AIW_TEST_PYTHON, strerror(rc));
     close(pfd[0]);
+    close(lifeline[1]);
     return -1;
   }
+  rs->lifeline_fd = lifeline[1];
   rs->pid = pid;
   rs->stdout_fd = pfd[0];
 
@@ -160,6 +176,8 @@ int refservice_stop(refservice *rs) {
   }
   if (rs->stdout_fd >= 0) close(rs->stdout_fd);
   rs->stdout_fd = -1;
+  if (rs->lifeline_fd >= 0) close(rs->lifeline_fd);
+  rs->lifeline_fd = -1;
   if (rs->events[0] != '\0') unlink(rs->events);
   rs->events[0] = '\0';
   return result;

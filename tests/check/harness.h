@@ -16,6 +16,7 @@ typedef struct refservice {
   pid_t pid;
   int port;
   int stdout_fd;       /* read end of the server's stdout */
+  int lifeline_fd;     /* write end of the server's stdin: our exit closes it */
   char events[256];    /* its --events file */
   char target[64];     /* "127.0.0.1:<port>" */
 } refservice;
@@ -69,5 +70,6 @@ Suite *suite_rpc_unary(void);
 Suite *suite_rpc_chat(void);
 Suite *suite_rpc_failures(void);
 Suite *suite_rpc_concurrency(void);
+Suite *suite_async(void);
 
 #endif

@@ -528,6 +528,8 @@ def main(argv=None):
     ap.add_argument("--disable", metavar="RPC", action="append", default=[], choices=RPCS,
                     help="leave RPC unregistered (calls get UNIMPLEMENTED); repeatable")
     ap.add_argument("--no-chat", action="store_true", help="same as --disable ChatStream")
+    ap.add_argument("--exit-with-stdin", action="store_true",
+                    help="stop when standard input reaches EOF (a parent's lifeline pipe)")
     args = ap.parse_args(argv)
     disabled = set(args.disable)
     if args.no_chat:
@@ -551,6 +553,14 @@ def main(argv=None):
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     # A parent may have spawned us with these blocked (seen under valgrind).
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    if args.exit_with_stdin:
+        def watch_stdin():
+            # Raw reads: a daemon thread blocked in a buffered read would
+            # abort the interpreter at shutdown.
+            while os.read(0, 65536):
+                pass
+            stop.set()
+        threading.Thread(target=watch_stdin, daemon=True).start()
     server.start()
     sys.stdout.write("LISTENING %d\n" % port)
     sys.stdout.flush()
