@@ -165,130 +165,170 @@ static void flat_write(flatten_fn fn, const void *msg, uint8_t *dst, size_t tota
   fn(&f, msg);
 }
 
-/* Flattens msg into buf when it fits, else into a malloc'd res->overflow. */
-static aiw_code flatten(flatten_fn fn, const void *msg, uint8_t *buf, size_t cap, aiwgo_result *res) {
-  size_t words_end, total = flat_measure(fn, msg, &words_end);
-  uint8_t *dst = buf;
-  if (total == 0) return fail(&res->err, AIW_RESOURCE_EXHAUSTED, "response too large to flatten");
-  if (total > cap) {
-    dst = malloc(total);
-    if (dst == NULL) return fail(&res->err, AIW_OUT_OF_MEMORY, "out of memory");
-    res->overflow = dst;
-  }
-  flat_write(fn, msg, dst, total, words_end);
-  res->len = (uint32_t)total;
-  return AIW_OK;
-}
-
-static void res_init(aiwgo_result *res) {
-  res->overflow = NULL;
-  res->len = 0;
-  res->err.code = AIW_OK;
-  res->err.grpc_status = -1;
-  res->err.message[0] = '\0';
-}
-
-/* Ends a unary helper: frees the options, flattens. */
-static aiw_code finish(aiw_code rc, aiw_call_options *opts, flatten_fn fn,
-                       const void *msg, uint8_t *buf, size_t cap, aiwgo_result *res) {
-  aiw_call_options_free(opts);
-  if (msg != NULL && (rc == AIW_OK || rc == AIW_SERVICE_ERROR)) {
-    aiw_code frc = flatten(fn, msg, buf, cap, res);
-    if (frc != AIW_OK) return frc;
-  }
-  return rc;
-}
-
 /* ---------------------------------------------------------------------- */
-/* Unary calls                                                            */
+/* Unary calls: start on the queue                                        */
 /* ---------------------------------------------------------------------- */
 
-aiw_code aiwgo_get_embedding(aiw_client *client, const aiwgo_embedding_req *req, const char *arena,
-                             const aiwgo_item *items, uint8_t *buf, size_t cap, aiwgo_result *res) {
+static void err_init(aiw_error *err) {
+  err->code = AIW_OK;
+  err->grpc_status = -1;
+  err->message[0] = '\0';
+}
+
+aiw_code aiwgo_get_embedding_start(aiw_client *client, aiw_queue *queue, uint64_t tag,
+                                   const aiwgo_embedding_req *req, const char *arena, const aiwgo_item *items,
+                                   aiw_error *err) {
   aiw_embedding_request *r;
-  aiw_embedding_response *out = NULL;
   aiw_call_options *opts = NULL;
   aiw_code rc;
-  res_init(res);
+  err_init(err);
   r = aiw_embedding_request_new();
-  if (r == NULL) return fail(&res->err, AIW_OUT_OF_MEMORY, "out of memory");
-  rc = build_call_options(&req->call, arena, items, &opts, &res->err);
+  if (r == NULL) return fail(err, AIW_OUT_OF_MEMORY, "out of memory");
+  rc = build_call_options(&req->call, arena, items, &opts, err);
   if (rc == AIW_OK && req->has_image)
-    rc = setter(&res->err,
+    rc = setter(err,
                 aiw_embedding_request_set_image(r, arena + req->image_data.off, req->image_data.len,
                                                 span_str(arena, req->image_format)),
                 "image");
   else if (rc == AIW_OK && req->has_text)
-    rc = setter(&res->err, aiw_embedding_request_set_text(r, span_str(arena, req->text)), "text");
+    rc = setter(err, aiw_embedding_request_set_text(r, span_str(arena, req->text)), "text");
   if (rc == AIW_OK && req->type != 0)
-    rc = setter(&res->err, aiw_embedding_request_set_type(r, (aiw_embedding_type)req->type), "type");
-  if (rc == AIW_OK) rc = aiw_get_embedding(client, r, opts, &out, &res->err);
-  rc = finish(rc, opts, flat_embedding, out, buf, cap, res);
-  aiw_embedding_response_free(out);
+    rc = setter(err, aiw_embedding_request_set_type(r, (aiw_embedding_type)req->type), "type");
+  if (rc == AIW_OK) rc = aiw_get_embedding_start(client, r, opts, queue, (void *)(uintptr_t)tag, err);
+  aiw_call_options_free(opts);
   aiw_embedding_request_free(r);
   return rc;
 }
 
-aiw_code aiwgo_vector_search(aiw_client *client, const aiwgo_search_req *req, const char *arena,
-                             const aiwgo_item *items, uint8_t *buf, size_t cap, aiwgo_result *res) {
+aiw_code aiwgo_vector_search_start(aiw_client *client, aiw_queue *queue, uint64_t tag, const aiwgo_search_req *req,
+                                   const char *arena, const aiwgo_item *items, aiw_error *err) {
   aiw_search_request *r;
-  aiw_search_response *out = NULL;
   aiw_call_options *opts = NULL;
   aiw_code rc;
   uint32_t i;
-  res_init(res);
+  err_init(err);
   r = aiw_search_request_new();
-  if (r == NULL) return fail(&res->err, AIW_OUT_OF_MEMORY, "out of memory");
-  rc = build_call_options(&req->call, arena, items, &opts, &res->err);
-  if (rc == AIW_OK) rc = setter(&res->err, aiw_search_request_set_query(r, span_str(arena, req->query)), "query");
+  if (r == NULL) return fail(err, AIW_OUT_OF_MEMORY, "out of memory");
+  rc = build_call_options(&req->call, arena, items, &opts, err);
+  if (rc == AIW_OK) rc = setter(err, aiw_search_request_set_query(r, span_str(arena, req->query)), "query");
   if (rc == AIW_OK && req->type != 0)
-    rc = setter(&res->err, aiw_search_request_set_type(r, (aiw_search_type)req->type), "type");
-  if (rc == AIW_OK && req->limit != 0) rc = setter(&res->err, aiw_search_request_set_limit(r, req->limit), "limit");
+    rc = setter(err, aiw_search_request_set_type(r, (aiw_search_type)req->type), "type");
+  if (rc == AIW_OK && req->limit != 0) rc = setter(err, aiw_search_request_set_limit(r, req->limit), "limit");
   if (rc == AIW_OK && req->threshold != 0.0f)
-    rc = setter(&res->err, aiw_search_request_set_threshold(r, req->threshold), "threshold");
+    rc = setter(err, aiw_search_request_set_threshold(r, req->threshold), "threshold");
   for (i = 0; rc == AIW_OK && i < req->filter_count; i++)
-    rc = setter(&res->err,
-                aiw_search_request_add_filter(r, span_str(arena, items[req->call.metadata_count + i].a)),
+    rc = setter(err, aiw_search_request_add_filter(r, span_str(arena, items[req->call.metadata_count + i].a)),
                 "filter");
-  if (rc == AIW_OK) rc = aiw_vector_search(client, r, opts, &out, &res->err);
-  rc = finish(rc, opts, flat_search, out, buf, cap, res);
-  aiw_search_response_free(out);
+  if (rc == AIW_OK) rc = aiw_vector_search_start(client, r, opts, queue, (void *)(uintptr_t)tag, err);
+  aiw_call_options_free(opts);
   aiw_search_request_free(r);
   return rc;
 }
 
-aiw_code aiwgo_process_asset(aiw_client *client, const aiwgo_asset_req *req, const char *arena,
-                             const aiwgo_item *items, uint8_t *buf, size_t cap, aiwgo_result *res) {
+aiw_code aiwgo_process_asset_start(aiw_client *client, aiw_queue *queue, uint64_t tag, const aiwgo_asset_req *req,
+                                   const char *arena, const aiwgo_item *items, aiw_error *err) {
   aiw_asset_request *r;
-  aiw_process_status *out = NULL;
   aiw_call_options *opts = NULL;
   aiw_code rc;
-  res_init(res);
+  err_init(err);
   r = aiw_asset_request_new();
-  if (r == NULL) return fail(&res->err, AIW_OUT_OF_MEMORY, "out of memory");
-  rc = build_call_options(&req->call, arena, items, &opts, &res->err);
+  if (r == NULL) return fail(err, AIW_OUT_OF_MEMORY, "out of memory");
+  rc = build_call_options(&req->call, arena, items, &opts, err);
+  if (rc == AIW_OK) rc = setter(err, aiw_asset_request_set_asset_id(r, span_str(arena, req->asset_id)), "asset_id");
   if (rc == AIW_OK)
-    rc = setter(&res->err, aiw_asset_request_set_asset_id(r, span_str(arena, req->asset_id)), "asset_id");
+    rc = setter(err, aiw_asset_request_set_file_path(r, span_str(arena, req->file_path)), "file_path");
   if (rc == AIW_OK)
-    rc = setter(&res->err, aiw_asset_request_set_file_path(r, span_str(arena, req->file_path)), "file_path");
-  if (rc == AIW_OK)
-    rc = setter(&res->err, aiw_asset_request_set_mime_type(r, span_str(arena, req->mime_type)), "mime_type");
+    rc = setter(err, aiw_asset_request_set_mime_type(r, span_str(arena, req->mime_type)), "mime_type");
   if (rc == AIW_OK && req->has_options) {
-    rc = setter(&res->err, aiw_asset_request_set_enable_ocr(r, req->enable_ocr), "enable_ocr");
+    rc = setter(err, aiw_asset_request_set_enable_ocr(r, req->enable_ocr), "enable_ocr");
+    if (rc == AIW_OK) rc = setter(err, aiw_asset_request_set_enable_caption(r, req->enable_caption), "enable_caption");
     if (rc == AIW_OK)
-      rc = setter(&res->err, aiw_asset_request_set_enable_caption(r, req->enable_caption), "enable_caption");
+      rc = setter(err, aiw_asset_request_set_enable_embedding(r, req->enable_embedding), "enable_embedding");
+    if (rc == AIW_OK) rc = setter(err, aiw_asset_request_set_enable_summary(r, req->enable_summary), "enable_summary");
     if (rc == AIW_OK)
-      rc = setter(&res->err, aiw_asset_request_set_enable_embedding(r, req->enable_embedding), "enable_embedding");
-    if (rc == AIW_OK)
-      rc = setter(&res->err, aiw_asset_request_set_enable_summary(r, req->enable_summary), "enable_summary");
-    if (rc == AIW_OK)
-      rc = setter(&res->err, aiw_asset_request_set_max_chunk_size(r, req->max_chunk_size), "max_chunk_size");
+      rc = setter(err, aiw_asset_request_set_max_chunk_size(r, req->max_chunk_size), "max_chunk_size");
   }
-  if (rc == AIW_OK) rc = aiw_process_asset(client, r, opts, &out, &res->err);
-  rc = finish(rc, opts, flat_process, out, buf, cap, res);
-  aiw_process_status_free(out);
+  if (rc == AIW_OK) rc = aiw_process_asset_start(client, r, opts, queue, (void *)(uintptr_t)tag, err);
+  aiw_call_options_free(opts);
   aiw_asset_request_free(r);
   return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Unary calls: completions                                               */
+/* ---------------------------------------------------------------------- */
+
+static const char msg_too_large[] = "response too large to flatten";
+
+/* Turns a completion into ev: the response (if any) flattened and the error
+ * message, both in one malloc'd block. */
+static void fill_event(aiw_completion *c, aiwgo_event *ev) {
+  const aiw_error *e = aiw_completion_error(c);
+  const char *msg = e->message;
+  flatten_fn fn = NULL;
+  void *resp = NULL;
+  int kind = 0;
+  size_t words_end = 0, total = 0, msg_len;
+  uint8_t *block;
+  ev->tag = (uint64_t)(uintptr_t)aiw_completion_tag(c);
+  ev->code = (int32_t)aiw_completion_code(c);
+  ev->grpc_status = e->grpc_status;
+  ev->block = NULL;
+  ev->len = 0;
+  ev->msg_len = 0;
+  if ((resp = aiw_completion_take_embedding_response(c)) != NULL) {
+    fn = flat_embedding;
+    kind = 1;
+  } else if ((resp = aiw_completion_take_search_response(c)) != NULL) {
+    fn = flat_search;
+    kind = 2;
+  } else if ((resp = aiw_completion_take_process_status(c)) != NULL) {
+    fn = flat_process;
+    kind = 3;
+  }
+  if (resp != NULL && (ev->code == AIW_OK || ev->code == AIW_SERVICE_ERROR)) {
+    total = flat_measure(fn, resp, &words_end);
+    if (total == 0) {
+      ev->code = AIW_RESOURCE_EXHAUSTED;
+      ev->grpc_status = -1;
+      msg = msg_too_large;
+    }
+  }
+  msg_len = strlen(msg);
+  if (total + msg_len > 0) {
+    block = malloc(total + msg_len);
+    if (block == NULL) {
+      ev->code = AIW_OUT_OF_MEMORY;
+      ev->grpc_status = -1;
+    } else {
+      if (total > 0) flat_write(fn, resp, block, total, words_end);
+      memcpy(block + total, msg, msg_len);
+      ev->block = block;
+      ev->len = (uint32_t)total;
+      ev->msg_len = (uint32_t)msg_len;
+    }
+  }
+  if (kind == 1) aiw_embedding_response_free(resp);
+  if (kind == 2) aiw_search_response_free(resp);
+  if (kind == 3) aiw_process_status_free(resp);
+}
+
+int64_t aiwgo_queue_next(aiw_queue *queue, int64_t first_timeout_ms, aiwgo_event *events, size_t n, void **to_free,
+                         size_t n_free) {
+  aiw_completion *c = NULL;
+  aiw_code rc;
+  size_t i;
+  for (i = 0; i < n_free; i++) free(to_free[i]);
+  if (n == 0) return 0;
+  rc = aiw_queue_next(queue, first_timeout_ms, &c);
+  if (rc == AIW_DEADLINE_EXCEEDED) return 0;
+  if (rc != AIW_OK) return -1;
+  for (i = 0;;) {
+    fill_event(c, &events[i]);
+    aiw_completion_free(c);
+    if (++i == n || aiw_queue_next(queue, 0, &c) != AIW_OK) break;
+  }
+  return (int64_t)i;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -363,3 +403,8 @@ size_t aiwgo_cancel_tokens_new(aiw_cancel_token **out, size_t n) {
 }
 
 void aiwgo_free(void *p) { free(p); }
+
+void aiwgo_free_all(void **p, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++) free(p[i]);
+}

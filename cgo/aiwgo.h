@@ -1,12 +1,14 @@
 /*
  * aiwgo.h -- the C half of package aiworker (Go bindings of libaiw).
  *
- * Each Go call crosses into C once: Go packs the whole request into one byte
- * arena (NUL-terminated strings and raw bytes) described by small fixed
- * C-layout structs of offsets, and passes a Go buffer for the answer. The
- * helpers below build the aiw request and call options, make the call, and
- * flatten the response into that buffer (or a malloc'd block when it does
- * not fit). No Go pointer is kept by C after a helper returns.
+ * Go packs the whole request into one byte arena (NUL-terminated strings and
+ * raw bytes) described by small fixed C-layout structs of offsets. A unary
+ * call crosses into C once to start (aiwgo_*_start, on the client's
+ * aiw_queue); the client's poller goroutine takes the completions in batches
+ * (aiwgo_queue_next), each response flattened into a malloc'd block that Go
+ * decodes without further C calls and hands back for freeing on the
+ * poller's next transition. A stream is one C call with one C-to-Go callback
+ * per message. No Go pointer is kept by C after a helper returns.
  *
  * Flattened form (native endian, 4-byte words): u32 total length, u32 offset
  * of the string bytes, then the message's words; a string is two words
@@ -45,12 +47,27 @@ typedef struct aiwgo_call {
   uint32_t metadata_count;
 } aiwgo_call;
 
-/* The outcome of a unary helper. */
+/* The outcome of a helper that fails before any call starts (and of streams). */
 typedef struct aiwgo_result {
   aiw_error err;
-  uint8_t *overflow; /* malloc'd answer when it did not fit: free with aiwgo_free */
-  uint32_t len;      /* bytes of the flattened answer (0 when none) */
 } aiwgo_result;
+
+/*
+ * One finished unary call, filled by aiwgo_queue_next into Go memory. The
+ * block (NULL when there is nothing to carry) is malloc'd: bytes [0, len)
+ * are the flattened response (len 0: none), [len, len + msg_len) the error
+ * message (not NUL-terminated). Go frees it through aiwgo_queue_next's
+ * to_free list (or aiwgo_free). code AIW_OUT_OF_MEMORY with a NULL block:
+ * the block itself could not be allocated.
+ */
+typedef struct aiwgo_event {
+  uint64_t tag;
+  int32_t code;
+  int32_t grpc_status;
+  uint8_t *block;
+  uint32_t len;
+  uint32_t msg_len;
+} aiwgo_event;
 
 typedef struct aiwgo_embedding_req {
   aiwgo_call call;
@@ -95,12 +112,32 @@ typedef struct aiwgo_chat_req {
   int32_t stream_response;
 } aiwgo_chat_req;
 
-aiw_code aiwgo_get_embedding(aiw_client *client, const aiwgo_embedding_req *req, const char *arena,
-                             const aiwgo_item *items, uint8_t *buf, size_t cap, aiwgo_result *res);
-aiw_code aiwgo_vector_search(aiw_client *client, const aiwgo_search_req *req, const char *arena,
-                             const aiwgo_item *items, uint8_t *buf, size_t cap, aiwgo_result *res);
-aiw_code aiwgo_process_asset(aiw_client *client, const aiwgo_asset_req *req, const char *arena,
-                             const aiwgo_item *items, uint8_t *buf, size_t cap, aiwgo_result *res);
+/*
+ * The unary start helpers: build the request and the call options (the
+ * request's cancel token must outlive the call), start the call on `queue`
+ * with `tag`, and free what they built (the start copies it). AIW_OK: exactly
+ * one event with `tag` will come out of aiwgo_queue_next. Anything else:
+ * nothing started, *err says why.
+ */
+aiw_code aiwgo_get_embedding_start(aiw_client *client, aiw_queue *queue, uint64_t tag,
+                                   const aiwgo_embedding_req *req, const char *arena, const aiwgo_item *items,
+                                   aiw_error *err);
+aiw_code aiwgo_vector_search_start(aiw_client *client, aiw_queue *queue, uint64_t tag, const aiwgo_search_req *req,
+                                   const char *arena, const aiwgo_item *items, aiw_error *err);
+aiw_code aiwgo_process_asset_start(aiw_client *client, aiw_queue *queue, uint64_t tag, const aiwgo_asset_req *req,
+                                   const char *arena, const aiwgo_item *items, aiw_error *err);
+
+/*
+ * aiwgo_queue_next: the poller's one transition per batch. Frees
+ * to_free[0..n_free) first (blocks Go has finished with), then waits up to
+ * first_timeout_ms (-1: for ever) for a completion on `queue` and takes up
+ * to n-1 more that are ready (timeout 0). Each becomes events[i] (response
+ * flattened with its error message into one malloc'd block; the completion
+ * is freed). Returns how many events it filled; 0 when the time ran out; -1
+ * when the queue is shut down and empty.
+ */
+int64_t aiwgo_queue_next(aiw_queue *queue, int64_t first_timeout_ms, aiwgo_event *events, size_t n, void **to_free,
+                         size_t n_free);
 
 /*
  * aiwgo_chat_stream: runs the stream; each chunk is flattened into a C buffer
@@ -114,5 +151,8 @@ aiw_code aiwgo_chat_stream(aiw_client *client, const aiwgo_chat_req *req, const 
 size_t aiwgo_cancel_tokens_new(aiw_cancel_token **out, size_t n);
 
 void aiwgo_free(void *p);
+
+/* aiwgo_free_all: frees p[0..n). */
+void aiwgo_free_all(void **p, size_t n);
 
 #endif

@@ -44,7 +44,7 @@ func benchEmbedding(b *testing.B, ctx context.Context) {
 func BenchmarkGetEmbedding(b *testing.B) { benchEmbedding(b, context.Background()) }
 
 // BenchmarkGetEmbeddingCancellable: the same with a cancellable context
-// (pooled cancel token plus a watcher goroutine).
+// (a pooled cancel token, and the caller waits in a select on ctx.Done()).
 func BenchmarkGetEmbeddingCancellable(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

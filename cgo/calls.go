@@ -14,14 +14,25 @@ import (
 )
 
 // callBuf holds everything one call passes to C: the request arena, the
-// list items, the fixed request descriptors, the result and the answer
-// buffer. Pooled; none of the C-visible parts holds a Go pointer.
+// list items and the fixed request descriptors; for a unary call also the
+// channel its completion arrives on and the C block holding the answer.
+// Pooled; none of the C-visible parts holds a Go pointer.
 type callBuf struct {
 	arena []byte
 	items []C.aiwgo_item
-	out   []byte
 	bad   string // the first field that cannot be represented
 
+	ch    chan C.aiwgo_event // 1-buffered; the poller sends the call's completion
+	block unsafe.Pointer     // C block of the completion (owner frees it through its poller)
+	owner *Client
+
+	cs *cState // a separate allocation: passed to C as plain pointers
+}
+
+// cState is the C-layout part of a callBuf. It holds no Go pointer, so cgo's
+// pointer check of a plain pointer into it is cheap (an argument written
+// &b.x.f would make cgo box -- copy -- the field on every call).
+type cState struct {
 	res    C.aiwgo_result
 	emb    C.aiwgo_embedding_req
 	search C.aiwgo_search_req
@@ -29,13 +40,10 @@ type callBuf struct {
 	chat   C.aiwgo_chat_req
 }
 
-const (
-	outBufSize = 16 << 10 // fits an EMBEDDING_BOTH answer (about 8.7 KB)
-	outBufMax  = 1 << 20  // answers larger than this are not kept pooled
-)
+const arenaMax = 1 << 20 // arenas larger than this are not kept pooled
 
 var bufPool = sync.Pool{New: func() interface{} {
-	return &callBuf{arena: make([]byte, 0, 1024), out: make([]byte, outBufSize)}
+	return &callBuf{arena: make([]byte, 0, 1024), ch: make(chan C.aiwgo_event, 1), cs: new(cState)}
 }}
 
 func getBuf() *callBuf {
@@ -46,12 +54,14 @@ func getBuf() *callBuf {
 	return b
 }
 
+// putBuf returns b to the pool; the answer's C block (already decoded) goes
+// to its client's poller to be freed on its next transition.
 func putBuf(b *callBuf) {
-	if b.res.overflow != nil {
-		C.aiwgo_free(unsafe.Pointer(b.res.overflow)) // the rare second transition
-		b.res.overflow = nil
+	if b.block != nil {
+		b.owner.freeLater(b.block)
+		b.block, b.owner = nil, nil
 	}
-	if cap(b.arena) > outBufMax {
+	if cap(b.arena) > arenaMax {
 		b.arena = make([]byte, 0, 1024)
 	}
 	bufPool.Put(b)
@@ -123,19 +133,6 @@ func (b *callBuf) itemsPtr() *C.aiwgo_item {
 	return &b.items[0]
 }
 
-// answer returns the flattened answer the helper wrote.
-func (b *callBuf) answer() []byte {
-	n := int(b.res.len)
-	if b.res.overflow != nil {
-		data := unsafe.Slice((*byte)(unsafe.Pointer(b.res.overflow)), n)
-		if n <= outBufMax { // grow the pooled buffer for the next such answer
-			b.out = make([]byte, n)
-		}
-		return data
-	}
-	return b.out[:n]
-}
-
 type rpcKind int
 
 const (
@@ -144,8 +141,11 @@ const (
 	rpcAsset
 )
 
-// invoke makes the unary call prepared in b: one C call. On nil error or a
-// ServiceError, data is the flattened answer (valid until putBuf).
+// invoke makes the unary call prepared in b: one cgo transition starts it on
+// the client's queue, the client's poller delivers its completion on b.ch
+// (a cancelled ctx costs one more transition, cancelling the call's token).
+// On nil error or a ServiceError, data is the flattened answer (valid until
+// putBuf).
 func (c *Client) invoke(ctx context.Context, b *callBuf, kind rpcKind, call *C.aiwgo_call) (data []byte, err error) {
 	if err := b.check(); err != nil {
 		return nil, err
@@ -161,38 +161,83 @@ func (c *Client) invoke(ctx context.Context, b *callBuf, kind rpcKind, call *C.a
 		return nil, ErrClientClosed
 	}
 	defer c.calls.Done()
-	w, err := watch(ctx)
-	if err != nil {
-		return nil, err
-	}
+	done := ctx.Done()
 	call.token = nil
-	if w != nil {
-		call.token = w.token
+	if done != nil {
+		if call.token, err = getToken(); err != nil {
+			return nil, err
+		}
 	}
 	call.timeout_ms = C.int64_t(timeout)
 	call.wait_for_ready = 0
 	if c.opts.waitForReady {
 		call.wait_for_ready = 1
 	}
-	out := (*C.uint8_t)(unsafe.Pointer(&b.out[0]))
-	outCap := C.size_t(len(b.out))
+	tag := c.addWaiter(b)
+	cs := b.cs
+	errp := &cs.res.err
 	var rc C.aiw_code
 	switch kind {
 	case rpcEmbedding:
-		rc = C.aiwgo_get_embedding(c.c, &b.emb, b.arenaPtr(), b.itemsPtr(), out, outCap, &b.res)
+		req := &cs.emb
+		rc = C.aiwgo_get_embedding_start(c.c, c.q, tag, req, b.arenaPtr(), b.itemsPtr(), errp)
 	case rpcSearch:
-		rc = C.aiwgo_vector_search(c.c, &b.search, b.arenaPtr(), b.itemsPtr(), out, outCap, &b.res)
+		req := &cs.search
+		rc = C.aiwgo_vector_search_start(c.c, c.q, tag, req, b.arenaPtr(), b.itemsPtr(), errp)
 	case rpcAsset:
-		rc = C.aiwgo_process_asset(c.c, &b.asset, b.arenaPtr(), b.itemsPtr(), out, outCap, &b.res)
+		req := &cs.asset
+		rc = C.aiwgo_process_asset_start(c.c, c.q, tag, req, b.arenaPtr(), b.itemsPtr(), errp)
 	}
-	w.end()
-	switch rc {
-	case C.AIW_OK:
-		return b.answer(), nil
-	case C.AIW_SERVICE_ERROR:
-		return b.answer(), &Error{Code: ServiceError, Message: errMessage(&b.res.err)}
+	if rc != C.AIW_OK {
+		c.dropWaiter(tag)
+		if call.token != nil {
+			putToken(call.token)
+		}
+		return nil, c.callError(ctx, rc, &b.cs.res.err)
 	}
-	return nil, c.callError(ctx, rc, &b.res.err)
+	var ev C.aiwgo_event
+	if c.started(done == nil) {
+		c.lead(b)
+		ev = <-b.ch
+	} else if done == nil {
+		ev = <-b.ch
+	} else {
+		select {
+		case ev = <-b.ch:
+		case <-done:
+			C.aiw_cancel_token_cancel(call.token)
+			ev = <-b.ch
+			C.aiw_cancel_token_reset(call.token) // pooled tokens are clean
+		}
+		putToken(call.token)
+	}
+	if ev.block != nil {
+		b.block, b.owner = unsafe.Pointer(ev.block), c
+	}
+	return eventResult(ctx, c, &ev)
+}
+
+// eventResult maps a completion onto invoke's results.
+func eventResult(ctx context.Context, c *Client, ev *C.aiwgo_event) ([]byte, error) {
+	rc := C.aiw_code(ev.code)
+	var data []byte
+	msg := ""
+	if ev.block != nil {
+		all := unsafe.Slice((*byte)(unsafe.Pointer(ev.block)), int(ev.len)+int(ev.msg_len))
+		data = all[:ev.len:ev.len]
+		msg = string(all[ev.len:])
+	} else if rc == C.AIW_OUT_OF_MEMORY {
+		msg = "out of memory"
+	}
+	switch {
+	case (rc == C.AIW_OK || rc == C.AIW_SERVICE_ERROR) && len(data) == 0:
+		return nil, Errorf(Internal, "aiworker: a call ended with %s but no response", C.GoString(C.aiw_strerror(C.int(rc))))
+	case rc == C.AIW_OK:
+		return data, nil
+	case rc == C.AIW_SERVICE_ERROR:
+		return data, &Error{Code: ServiceError, Message: msg}
+	}
+	return nil, c.callErrorMsg(ctx, rc, msg)
 }
 
 func nilRequest(what string) error {
@@ -210,7 +255,7 @@ func (c *Client) GetEmbedding(ctx context.Context, req *EmbeddingRequest) (*Embe
 	}
 	b := getBuf()
 	defer putBuf(b)
-	r := &b.emb
+	r := &b.cs.emb
 	*r = C.aiwgo_embedding_req{}
 	b.metadata(ctx, &r.call)
 	if req.Image != nil {
@@ -237,7 +282,7 @@ func (c *Client) VectorSearch(ctx context.Context, req *SearchRequest) (*SearchR
 	}
 	b := getBuf()
 	defer putBuf(b)
-	r := &b.search
+	r := &b.cs.search
 	*r = C.aiwgo_search_req{}
 	b.metadata(ctx, &r.call)
 	r.query = b.str("SearchRequest.Query", req.Query)
@@ -263,7 +308,7 @@ func (c *Client) ProcessAsset(ctx context.Context, req *AssetRequest) (*ProcessS
 	}
 	b := getBuf()
 	defer putBuf(b)
-	r := &b.asset
+	r := &b.cs.asset
 	*r = C.aiwgo_asset_req{}
 	b.metadata(ctx, &r.call)
 	r.asset_id = b.str("AssetRequest.AssetId", req.AssetId)

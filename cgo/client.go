@@ -69,13 +69,26 @@ func WithUserAgent(ua string) Option { return func(o *dialOptions) { o.userAgent
 // for concurrent use by any number of goroutines.
 type Client struct {
 	c      *C.aiw_client
+	q      *C.aiw_queue // the completion queue of all its unary calls
 	target string
 	opts   dialOptions
 
-	mu        sync.Mutex
-	closed    bool
-	calls     sync.WaitGroup
-	closeDone chan struct{}
+	mu         sync.Mutex
+	closed     bool
+	calls      sync.WaitGroup
+	closeStart chan struct{} // closed when Close begins: wakes streams waiting on a reader
+	closeDone  chan struct{}
+
+	// Unary calls in flight (async.go), under mu: the waiting calls by tag,
+	// free tags, the calls started and not yet delivered, whether a poller
+	// goroutine runs, and answer blocks waiting to be freed by it.
+	slots     []*callBuf
+	freeSlots []uint64
+	pending   int
+	running   bool
+	toFree    []unsafe.Pointer
+	pollers   sync.WaitGroup
+	ps        *pollState // the running poller's (goroutine or leading caller)
 }
 
 // Dial makes a client for target (any gRPC target: host:port,
@@ -139,7 +152,12 @@ func Dial(target string, opts ...Option) (*Client, error) {
 	if rc != C.AIW_OK {
 		return nil, &Error{Code: mapCode(rc), Message: errMessage(&cerr)}
 	}
-	c := &Client{c: cc, target: target, opts: o, closeDone: make(chan struct{})}
+	q := C.aiw_queue_new()
+	if q == nil {
+		C.aiw_client_free(cc)
+		return nil, Errorf(ResourceExhausted, "aiworker: out of memory")
+	}
+	c := &Client{c: cc, q: q, target: target, opts: o, closeStart: make(chan struct{}), closeDone: make(chan struct{}), ps: new(pollState)}
 	// A safety net only: a Client that became unreachable has no call running.
 	runtime.SetFinalizer(c, (*Client).Close)
 	return c, nil
@@ -170,7 +188,9 @@ func (c *Client) Target() string { return c.target }
 // Canceled promptly), waits for them to return, and releases the client.
 // Calls made afterwards fail with ErrClientClosed (code Canceled). Close is
 // idempotent and safe to call from any goroutine, also while calls run; it
-// always returns nil.
+// always returns nil. A ChatStream whose reader stopped reading ends with
+// ErrClientClosed. Do not call Close from inside a ChatStreamFunc function:
+// it would wait for that very call.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -179,10 +199,22 @@ func (c *Client) Close() error {
 		return nil
 	}
 	c.closed = true
+	close(c.closeStart)
 	c.mu.Unlock()
 	runtime.SetFinalizer(c, nil)
-	C.aiw_client_close(c.c)
+	C.aiw_client_close(c.c) // in-flight calls end CANCELLED; their completions still come
 	c.calls.Wait()
+	C.aiw_queue_shutdown(c.q) // every call was delivered: a lingering poller leaves
+	c.pollers.Wait()
+	c.mu.Lock()
+	left := c.toFree
+	c.toFree = nil
+	c.mu.Unlock()
+	if len(left) > 0 {
+		C.aiwgo_free_all(&left[0], C.size_t(len(left)))
+	}
+	C.aiw_queue_free(c.q)
+	c.q = nil
 	C.aiw_client_free(c.c)
 	c.c = nil
 	close(c.closeDone)
@@ -348,6 +380,11 @@ func mapCode(rc C.aiw_code) Code {
 // callError is the error of a call that ended with rc. A call that its
 // context ended reports the context's error (Unwrap gives it).
 func (c *Client) callError(ctx context.Context, rc C.aiw_code, e *C.aiw_error) error {
+	return c.callErrorMsg(ctx, rc, errMessage(e))
+}
+
+// callErrorMsg is callError with the library's message as a string.
+func (c *Client) callErrorMsg(ctx context.Context, rc C.aiw_code, msg string) error {
 	if rc == C.AIW_CANCELLED && ctx.Err() == nil && c.closing() {
 		return ErrClientClosed
 	}
@@ -359,7 +396,6 @@ func (c *Client) callError(ctx context.Context, rc C.aiw_code, e *C.aiw_error) e
 			return ctxError(context.DeadlineExceeded)
 		}
 	}
-	msg := errMessage(e)
 	if rc == C.AIW_RECURSIVE_API_CALL {
 		msg = "aiworker: a call was started from inside a ChatStreamFunc callback (use ChatStream): " + msg
 	}

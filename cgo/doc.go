@@ -20,10 +20,12 @@
 // success=false is returned together with an error of code ServiceError
 // (HTTP 502) carrying the service's text, so it cannot be missed.
 //
-// Cost: a unary call is one cgo transition (the request is packed into one
-// buffer, the response flattened into a pooled Go buffer by C helpers); a
-// streamed message is one C-to-Go callback on the calling thread. Each call
-// in flight holds an OS thread while it waits in C.
+// Cost: a unary call is one cgo transition to start it on the client's
+// libaiw completion queue; one poller goroutine per client takes finished
+// calls in batches (one transition per batch, responses flattened by C) and
+// hands them to the waiting goroutines, which hold no OS thread. A streamed
+// message is one C-to-Go callback on the calling thread; a stream in flight
+// holds an OS thread while it waits in C.
 //
 // Streaming comes in two forms: ChatStreamFunc (a callback per message, on
 // the calling goroutine) and ChatStream (Recv until io.EOF, grpc-go style).

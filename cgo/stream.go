@@ -52,7 +52,7 @@ func (c *Client) ChatStreamFunc(ctx context.Context, req *ChatRequest, f func(*C
 }
 
 func (c *Client) chatStream(ctx context.Context, b *callBuf, req *ChatRequest, st *streamState) error {
-	r := &b.chat
+	r := &b.cs.chat
 	*r = C.aiwgo_chat_req{}
 	b.metadata(ctx, &r.call)
 	r.query = b.str("ChatRequest.Query", req.Query)
@@ -100,7 +100,9 @@ func (c *Client) chatStream(ctx context.Context, b *callBuf, req *ChatRequest, s
 		r.call.wait_for_ready = 1
 	}
 	h := cgo.NewHandle(st)
-	rc := C.aiwgo_chat_stream(c.c, &b.chat, b.arenaPtr(), b.itemsPtr(), C.uintptr_t(h), &b.res.err)
+	cs := b.cs
+	creq, errp := &cs.chat, &cs.res.err
+	rc := C.aiwgo_chat_stream(c.c, creq, b.arenaPtr(), b.itemsPtr(), C.uintptr_t(h), errp)
 	h.Delete()
 	w.end()
 	switch {
@@ -113,7 +115,7 @@ func (c *Client) chatStream(ctx context.Context, b *callBuf, req *ChatRequest, s
 	case rc == C.AIW_CALLBACK_ABORTED:
 		return Errorf(ResourceExhausted, "aiworker: out of memory flattening a chat chunk")
 	}
-	return c.callError(ctx, rc, &b.res.err)
+	return c.callError(ctx, rc, &b.cs.res.err)
 }
 
 // ChatStream is a running AiWorker.ChatStream call read with Recv, like a
@@ -170,6 +172,8 @@ func (s *ChatStream) run(parent context.Context, c *Client, req *ChatRequest) {
 			return nil
 		case <-s.ctx.Done():
 			return s.ctx.Err()
+		case <-c.closeStart: // Close must not wait for a reader that may never come
+			return ErrClientClosed
 		}
 	})
 	if err != nil && s.ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {

@@ -493,3 +493,39 @@ func TestConcurrentCloses(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// A ChatStream whose reader stopped reading must not make Close wait for it:
+// the stream's goroutine is blocked handing over a message nobody takes.
+func TestCloseWithUnreadStream(t *testing.T) {
+	defer noLeak(t)()
+	c, err := Dial(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.ChatStream(context.Background(), &ChatRequest{Query: "!many:20"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); atomic.LoadInt64(&s.produced) < 2; {
+		if time.Now().After(deadline) {
+			t.Fatal("the second message never reached the stream")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	closed := make(chan struct{})
+	go func() {
+		c.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close is still waiting for a stream nobody reads")
+	}
+	if _, err := s.Recv(); !errors.Is(err, ErrClientClosed) {
+		t.Errorf("Recv after Close: %v", err)
+	}
+}
