@@ -4,8 +4,6 @@
 
 #include "harness.h"
 
-#define CK_INVAL(expr) ck_assert_int_eq((expr), AIW_INVALID_ARGUMENT)
-
 START_TEST(test_null_frees) {
   aiw_client_options_free(NULL);
   aiw_client_free(NULL);
@@ -78,12 +76,7 @@ START_TEST(test_null_getters) {
   ck_assert_str_eq(aiw_process_status_error(NULL), "");
   ck_assert_int_eq(aiw_process_status_stage(NULL), 0);
   ck_assert_float_eq(aiw_process_status_progress(NULL), 0.0f);
-  size_t len = 99;
-  ck_assert_ptr_null(aiw_embedding_response_semantic_vector(NULL, &len));
-  ck_assert_uint_eq(len, 0);
-  len = 99;
-  ck_assert_ptr_null(aiw_embedding_response_visual_vector(NULL, &len));
-  ck_assert_uint_eq(len, 0);
+  expect_no_vectors(NULL);
   ck_assert_ptr_null(aiw_embedding_response_semantic_vector(NULL, NULL));
   ck_assert_int_eq(aiw_embedding_response_success(NULL), 0);
   ck_assert_str_eq(aiw_embedding_response_error(NULL), "");
@@ -118,43 +111,34 @@ static int cb_ok(const aiw_chat_response *chunk, void *ud) {
 START_TEST(test_null_rpc_args) {
   aiw_client *c = test_client("127.0.0.1:1", 0);
   aiw_error err;
-  aiw_asset_request *a = aiw_asset_request_new();
-  aiw_asset_request_set_asset_id(a, "a");
-  aiw_asset_request_set_file_path(a, "b/o");
-  aiw_asset_request_set_mime_type(a, "text/plain");
+  aiw_asset_request *a = asset_req("a", "b/o", "text/plain");
   aiw_process_status *ps = (aiw_process_status *)&ps;
   CK_INVAL(aiw_process_asset(NULL, a, NULL, &ps, &err));
   ck_assert_ptr_null(ps);
-  ck_assert_int_eq(err.code, AIW_INVALID_ARGUMENT);
-  ck_assert_int_eq(err.grpc_status, -1);
-  ck_assert_uint_gt(strlen(err.message), 0);
+  expect_local_error(&err, AIW_INVALID_ARGUMENT);
   CK_INVAL(aiw_process_asset(c, NULL, NULL, &ps, &err));
   CK_INVAL(aiw_process_asset(c, a, NULL, NULL, &err));
   CK_INVAL(aiw_process_asset(c, a, NULL, NULL, NULL));
 
-  aiw_embedding_request *e = aiw_embedding_request_new();
-  aiw_embedding_request_set_text(e, "x");
+  aiw_embedding_request *e = embed_req("x", AIW_EMBEDDING_UNKNOWN);
   aiw_embedding_response *er = (aiw_embedding_response *)&er;
   CK_INVAL(aiw_get_embedding(NULL, e, NULL, &er, &err));
   ck_assert_ptr_null(er);
   CK_INVAL(aiw_get_embedding(c, NULL, NULL, &er, &err));
   CK_INVAL(aiw_get_embedding(c, e, NULL, NULL, &err));
 
-  aiw_search_request *s = aiw_search_request_new();
-  aiw_search_request_set_query(s, "q");
+  aiw_search_request *s = search_req("q");
   aiw_search_response *sr = (aiw_search_response *)&sr;
   CK_INVAL(aiw_vector_search(NULL, s, NULL, &sr, &err));
   ck_assert_ptr_null(sr);
   CK_INVAL(aiw_vector_search(c, NULL, NULL, &sr, &err));
   CK_INVAL(aiw_vector_search(c, s, NULL, NULL, &err));
 
-  aiw_chat_request *q = aiw_chat_request_new();
-  aiw_chat_request_set_query(q, "q");
+  aiw_chat_request *q = chat_req("q");
   CK_INVAL(aiw_chat_stream(NULL, q, NULL, cb_ok, NULL, &err));
   CK_INVAL(aiw_chat_stream(c, NULL, NULL, cb_ok, NULL, &err));
   CK_INVAL(aiw_chat_stream(c, q, NULL, NULL, NULL, &err));
-  ck_assert_int_eq(err.code, AIW_INVALID_ARGUMENT);
-  ck_assert_int_eq(err.grpc_status, -1);
+  expect_local_error(&err, AIW_INVALID_ARGUMENT);
 
   aiw_asset_request_free(a);
   aiw_embedding_request_free(e);

@@ -2,21 +2,12 @@
  * sources, every field via `!echo`, many and big chunks, errors mid-stream,
  * callback abort, deadline mid-stream, cancel token and client close from
  * another thread mid-stream, RECURSIVE_API_CALL from inside the callback. */
-#include <pthread.h>
-#include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
 
-static const char UNI[] = "h\xc3\xa9llo \xe4\xb8\x96\xe7\x95\x8c \xf0\x9f\x98\x80";
-
-static aiw_client *client;
-static void client_setup(void) { client = test_client(g_srv.target, 64u << 20); }
-static void client_teardown(void) {
-  aiw_client_free(client);
-  client = NULL;
-}
+/* The test cases use g_client (64 MiB receive limit). */
 
 /* What a stream delivered. */
 typedef struct collected {
@@ -33,7 +24,7 @@ typedef struct collected {
   int sources_before_final; /* a non-final chunk carried sources */
   size_t first_len;         /* length of the first chunk */
   int abort_after;          /* return non-zero after this many chunks (0 = never) */
-  sem_t *first_chunk;       /* posted after the first chunk, if set */
+  interrupter *first_chunk; /* signalled after the first chunk, if set */
   aiw_client *recurse;      /* if set: try RPCs from inside the callback */
   aiw_code recursive_rc[2];
   void *userdata_check;
@@ -70,20 +61,18 @@ static int collect(const aiw_chat_response *ch, void *ud) {
   }
   c->n++;
   if (c->recurse != NULL && c->n == 1) {
-    aiw_search_request *q = aiw_search_request_new();
-    aiw_search_request_set_query(q, "q");
+    aiw_search_request *q = search_req("q");
     aiw_search_response *resp = (aiw_search_response *)&resp;
     aiw_error err;
     c->recursive_rc[0] = aiw_vector_search(c->recurse, q, NULL, &resp, &err);
     ck_assert_ptr_null(resp);
     ck_assert_int_eq(err.code, AIW_RECURSIVE_API_CALL);
     aiw_search_request_free(q);
-    aiw_chat_request *cq = aiw_chat_request_new();
-    aiw_chat_request_set_query(cq, "q");
+    aiw_chat_request *cq = chat_req("q");
     c->recursive_rc[1] = aiw_chat_stream(c->recurse, cq, NULL, collect, c, &err);
     aiw_chat_request_free(cq);
   }
-  if (c->n == 1 && c->first_chunk != NULL) sem_post(c->first_chunk);
+  if (c->n == 1 && c->first_chunk != NULL) interrupter_signal(c->first_chunk);
   return (c->abort_after > 0 && c->n >= (size_t)c->abort_after) ? 1 : 0;
 }
 
@@ -98,33 +87,29 @@ static void collected_reset(collected *c) {
   collected_init(c);
 }
 
-static aiw_code run_chat(aiw_client *cl, aiw_chat_request *rq, const aiw_call_options *o, collected *c,
-                         aiw_error *err) {
-  return aiw_chat_stream(cl, rq, o, collect, c, err);
+/* Streams rq on cl into c; ck_asserts the code (and err->code). */
+static void run_chat(aiw_client *cl, aiw_chat_request *rq, const aiw_call_options *o, collected *c, aiw_error *err,
+                     aiw_code want) {
+  expect_code("ChatStream", aiw_chat_stream(cl, rq, o, collect, c, err), err, want);
 }
 
-static aiw_chat_request *chat_req(const char *query) {
-  aiw_chat_request *r = aiw_chat_request_new();
-  ck_assert_ptr_nonnull(r);
-  ck_assert_int_eq(aiw_chat_request_set_query(r, query), AIW_OK);
-  return r;
+/* Streams a request of `query` (no options) on g_client into c (initialised
+ * here); ck_asserts the code (and err->code). */
+static void chat_query(const char *query, collected *c, aiw_error *err, aiw_code want) {
+  aiw_chat_request *r = chat_req(query);
+  collected_init(c);
+  run_chat(g_client, r, NULL, c, err, want);
+  aiw_chat_request_free(r);
 }
 
 START_TEST(test_chat_normal) {
-  aiw_chat_request *r = chat_req(UNI);
   collected c;
-  collected_init(&c);
   aiw_error err;
-  aiw_code rc = run_chat(client, r, NULL, &c, &err);
-  ck_assert_msg(rc == AIW_OK, "%s: %s", aiw_code_name(rc), err.message);
-  ck_assert_int_eq(err.code, AIW_OK);
+  chat_query(UNI, &c, &err, AIW_OK);
   ck_assert_int_eq(err.grpc_status, 0);
   ck_assert_uint_eq(c.n, 5);
   char want[512];
-  snprintf(want, sizeof want,
-           "You asked: %s. This is the reference AI service; its answers are deterministic, streamed in five "
-           "chunks, with sources on the last one.",
-           UNI);
+  chat_answer(want, sizeof want, UNI);
   ck_assert_str_eq(c.text, want);
   ck_assert_int_eq(c.finals, 1);
   ck_assert_int_eq(c.final_index, 4);
@@ -134,25 +119,16 @@ START_TEST(test_chat_normal) {
   ck_assert_str_eq(c.src_ids[1], "doc-003");
   ck_assert_str_eq(c.src_ids[2], "doc-005");
   free(c.text);
-  aiw_chat_request_free(r);
 }
 END_TEST
 
-/* Checks every field of the first source of the final chunk. */
+/* Checks the sources of the final chunk: two, the second one (img-002) field
+ * by field. */
 static int check_source(const aiw_chat_response *ch, void *ud) {
   (void)ud;
   if (!aiw_chat_response_is_final(ch)) return 0;
   ck_assert_uint_eq(aiw_chat_response_source_count(ch), 2);
-  const aiw_search_result *s = aiw_chat_response_source(ch, 1);
-  ck_assert_str_eq(aiw_search_result_asset_id(s), "img-002");
-  ck_assert_float_eq(aiw_search_result_score(s), 0.9f);
-  ck_assert_str_eq(aiw_search_result_caption(s), "Sunset over the harbour");
-  ck_assert_str_eq(aiw_search_result_mime_type(s), "image/jpeg");
-  ck_assert_str_eq(aiw_search_result_thumbnail_url(s), "https://thumbs.example.com/img-002.jpg");
-  ck_assert_uint_eq(aiw_search_result_metadata_count(s), 3);
-  ck_assert_str_eq(aiw_search_result_metadata_get(s, "owner"), "bob");
-  ck_assert_str_eq(aiw_search_result_metadata_get(s, "kind"), "photo");
-  ck_assert_str_eq(aiw_search_result_metadata_get(s, "year"), "2023");
+  expect_corpus_result(aiw_chat_response_source(ch, 1), "img-002", AIW_SEARCH_SEMANTIC);
   return 0;
 }
 
@@ -162,7 +138,7 @@ START_TEST(test_chat_options_change_sources) {
   ck_assert_int_eq(aiw_chat_request_set_max_context_docs(r, 2), AIW_OK);
   ck_assert_int_eq(aiw_chat_request_set_similarity_threshold(r, 0.8f), AIW_OK);
   aiw_error err;
-  ck_assert_int_eq(aiw_chat_stream(client, r, NULL, check_source, NULL, &err), AIW_OK);
+  ck_assert_int_eq(aiw_chat_stream(g_client, r, NULL, check_source, NULL, &err), AIW_OK);
   aiw_chat_request_free(r);
 }
 END_TEST
@@ -182,7 +158,7 @@ START_TEST(test_chat_echo_all_fields) {
   collected c;
   collected_init(&c);
   aiw_error err;
-  ck_assert_int_eq(run_chat(client, r, o, &c, &err), AIW_OK);
+  run_chat(g_client, r, o, &c, &err, AIW_OK);
   ck_assert_uint_eq(c.n, 4);
   char want[512];
   snprintf(want, sizeof want,
@@ -196,12 +172,11 @@ START_TEST(test_chat_echo_all_fields) {
   ck_assert_str_eq(c.src_meta_rid, rid);
   ck_assert_str_eq(c.src_meta_opts, "1");
   ck_assert_str_eq(c.src_meta_hist, "3");
-  free(c.text);
 
   /* clear_history; the same request again. */
   aiw_chat_request_clear_history(r);
-  collected_init(&c);
-  ck_assert_int_eq(run_chat(client, r, o, &c, &err), AIW_OK);
+  collected_reset(&c);
+  run_chat(g_client, r, o, &c, &err, AIW_OK);
   ck_assert_uint_eq(c.n, 1);
   ck_assert_str_eq(c.src_meta_hist, "0");
   free(c.text);
@@ -211,26 +186,21 @@ START_TEST(test_chat_echo_all_fields) {
 END_TEST
 
 START_TEST(test_chat_echo_no_options) {
-  aiw_chat_request *r = chat_req("!echo");
   collected c;
-  collected_init(&c);
   aiw_error err;
-  ck_assert_int_eq(run_chat(client, r, NULL, &c, &err), AIW_OK);
+  chat_query("!echo", &c, &err, AIW_OK);
   ck_assert_uint_eq(c.n, 1);
   ck_assert_str_eq(c.text, "options:max_context_docs=0,similarity_threshold=0.0,include_images=0,stream_response=0");
   ck_assert_str_eq(c.src_meta_opts, "0");
   ck_assert_str_eq(c.src_meta_rid, "");
   free(c.text);
-  aiw_chat_request_free(r);
 }
 END_TEST
 
 START_TEST(test_chat_many_chunks) {
-  aiw_chat_request *r = chat_req("!many:2000");
   collected c;
-  collected_init(&c);
   aiw_error err;
-  ck_assert_int_eq(run_chat(client, r, NULL, &c, &err), AIW_OK);
+  chat_query("!many:2000", &c, &err, AIW_OK);
   ck_assert_uint_eq(c.n, 2001);
   ck_assert_int_eq(c.finals, 1);
   ck_assert_int_eq(c.final_index, 2000);
@@ -245,40 +215,33 @@ START_TEST(test_chat_many_chunks) {
   }
   ck_assert_str_eq(p, "");
   free(c.text);
-  aiw_chat_request_free(r);
 }
 END_TEST
 
 START_TEST(test_chat_error_mid_stream) {
   char q[128];
   snprintf(q, sizeof q, "!error-after:3:ABORTED:boom %s", UNI);
-  aiw_chat_request *r = chat_req(q);
   collected c;
-  collected_init(&c);
   aiw_error err;
-  ck_assert_int_eq(run_chat(client, r, NULL, &c, &err), AIW_ABORTED);
-  ck_assert_int_eq(err.code, AIW_ABORTED);
+  chat_query(q, &c, &err, AIW_ABORTED);
   ck_assert_int_eq(err.grpc_status, 10);
   char want[64];
   snprintf(want, sizeof want, "boom %s", UNI);
-  ck_assert_str_eq(err.message, want);
+  expect_status_error(&err, AIW_ABORTED, want);
   ck_assert_uint_eq(c.n, 3); /* the chunks before the error were delivered */
   ck_assert_str_eq(c.text, "chunk-0 chunk-1 chunk-2 ");
   ck_assert_int_eq(c.finals, 0);
   free(c.text);
-  aiw_chat_request_free(r);
 }
 END_TEST
 
 START_TEST(test_chat_error_at_start) {
-  aiw_chat_request *r = chat_req("!error:UNAUTHENTICATED:who are you");
   collected c;
-  collected_init(&c);
   aiw_error err;
-  ck_assert_int_eq(run_chat(client, r, NULL, &c, &err), AIW_UNAUTHENTICATED);
-  ck_assert_str_eq(err.message, "who are you");
+  chat_query("!error:UNAUTHENTICATED:who are you", &c, &err, AIW_UNAUTHENTICATED);
+  expect_status_error(&err, AIW_UNAUTHENTICATED, "who are you");
   ck_assert_uint_eq(c.n, 0);
-  aiw_chat_request_free(r);
+  free(c.text);
 }
 END_TEST
 
@@ -287,18 +250,16 @@ START_TEST(test_chat_big_chunk) {
   collected c;
   collected_init(&c);
   aiw_error err;
-  ck_assert_int_eq(run_chat(client, r, NULL, &c, &err), AIW_OK);
+  run_chat(g_client, r, NULL, &c, &err, AIW_OK);
   ck_assert_uint_eq(c.n, 2);
   ck_assert_uint_eq(c.first_len, 5242880);
   ck_assert_uint_eq(c.text_len, 5242880);
   ck_assert_int_eq(c.final_index, 1);
-  free(c.text);
 
   /* Over gRPC's default 4 MiB receive limit: RESOURCE_EXHAUSTED. */
   aiw_client *small = test_client(g_srv.target, 0);
-  collected_init(&c);
-  aiw_code rc = run_chat(small, r, NULL, &c, &err);
-  ck_assert_msg(rc == AIW_RESOURCE_EXHAUSTED, "got %s: %s", aiw_code_name(rc), err.message);
+  collected_reset(&c);
+  run_chat(small, r, NULL, &c, &err, AIW_RESOURCE_EXHAUSTED);
   ck_assert_uint_eq(c.n, 0);
   free(c.text);
   aiw_client_free(small);
@@ -315,12 +276,9 @@ START_TEST(test_chat_callback_abort) {
   collected_init(&c);
   c.abort_after = 2;
   aiw_error err;
-  ck_assert_int_eq(run_chat(client, r, o, &c, &err), AIW_CALLBACK_ABORTED);
-  ck_assert_int_eq(err.code, AIW_CALLBACK_ABORTED);
+  run_chat(g_client, r, o, &c, &err, AIW_CALLBACK_ABORTED);
   ck_assert_uint_eq(c.n, 2); /* not called again after returning non-zero */
-  char outcome[64];
-  ck_assert_int_eq(events_wait(&g_srv, rid, outcome, sizeof outcome, 10000), 0);
-  ck_assert_str_eq(outcome, "CANCELLED"); /* the server saw the cancellation */
+  expect_outcome(&g_srv, rid, "CANCELLED", 10000); /* the server saw the cancellation */
   free(c.text);
   aiw_call_options_free(o);
   aiw_chat_request_free(r);
@@ -339,36 +297,37 @@ START_TEST(test_chat_deadline_mid_stream) {
   collected_init(&c);
   aiw_error err;
   int64_t t0 = now_ms();
-  ck_assert_int_eq(run_chat(client, r, o, &c, &err), AIW_DEADLINE_EXCEEDED);
-  ck_assert_int_lt(now_ms() - t0, hang_bound_ms(10000));
+  run_chat(g_client, r, o, &c, &err, AIW_DEADLINE_EXCEEDED);
+  expect_within(t0, hang_bound_ms(10000), "a stream past its deadline");
   ck_assert_int_eq(err.grpc_status, 4);
   ck_assert_msg(c.n >= 1 && c.n < 5, "%zu chunks before the deadline", c.n);
   ck_assert_int_eq(c.finals, 0);
-  char outcome[64];
-  ck_assert_int_eq(events_wait(&g_srv, rid, outcome, sizeof outcome, 10000), 0);
-  ck_assert_str_eq(outcome, "CANCELLED");
+  expect_outcome(&g_srv, rid, "CANCELLED", 10000);
   free(c.text);
   aiw_call_options_free(o);
   aiw_chat_request_free(r);
 }
 END_TEST
 
-/* Fires the token (or closes the client) once the first chunk arrived. */
-typedef struct firer {
-  sem_t first_chunk;
-  aiw_cancel_token *token;
-  aiw_client *close;
-  int64_t fired_at;
-} firer;
-
-static void *fire_thread(void *arg) {
-  firer *f = arg;
-  while (sem_wait(&f->first_chunk) != 0) {
-  }
-  f->fired_at = now_ms();
-  if (f->token != NULL) aiw_cancel_token_cancel(f->token);
-  if (f->close != NULL) aiw_client_close(f->close);
-  return NULL;
+/* Streams `!slow:1500` (would take 7.5 s) on cl into c with options o while
+ * an interrupter cancels `token` / closes `close` once the first chunk
+ * arrived; ck_asserts CANCELLED, one chunk, and a prompt return. */
+static void chat_interrupted(aiw_client *cl, const aiw_call_options *o, aiw_cancel_token *token, aiw_client *close,
+                             collected *c) {
+  aiw_chat_request *r = chat_req("!slow:1500");
+  interrupter it;
+  interrupter_start(&it, token, close, 1);
+  c->first_chunk = &it;
+  aiw_error err;
+  aiw_code rc = aiw_chat_stream(cl, r, o, collect, c, &err);
+  int64_t returned = now_ms();
+  interrupter_join(&it);
+  c->first_chunk = NULL;
+  expect_code("interrupted ChatStream", rc, &err, AIW_CANCELLED);
+  ck_assert_uint_eq(c->n, 1);
+  /* "At once": well before the next chunk would have come. */
+  ck_assert_int_lt(returned - it.fired_at, hang_bound_ms(1000));
+  aiw_chat_request_free(r);
 }
 
 START_TEST(test_chat_cancel_token_other_thread) {
@@ -377,40 +336,23 @@ START_TEST(test_chat_cancel_token_other_thread) {
   unique_id(rid, sizeof rid, "cancel");
   aiw_call_options *o = test_opts(0, rid);
   ck_assert_int_eq(aiw_call_options_set_cancel_token(o, tok), AIW_OK);
-  aiw_chat_request *r = chat_req("!slow:1500"); /* would take 7.5 s */
-  firer f = {.token = tok};
-  sem_init(&f.first_chunk, 0, 0);
   collected c;
   collected_init(&c);
-  c.first_chunk = &f.first_chunk;
-  pthread_t th;
-  ck_assert_int_eq(pthread_create(&th, NULL, fire_thread, &f), 0);
-  aiw_error err;
-  aiw_code rc = run_chat(client, r, o, &c, &err);
-  int64_t returned = now_ms();
-  pthread_join(th, NULL);
-  ck_assert_msg(rc == AIW_CANCELLED, "got %s: %s", aiw_code_name(rc), err.message);
-  ck_assert_int_eq(err.code, AIW_CANCELLED);
-  ck_assert_uint_eq(c.n, 1);
+  chat_interrupted(g_client, o, tok, NULL, &c);
   ck_assert_int_eq(aiw_cancel_token_is_cancelled(tok), 1);
-  /* "At once": well before the next chunk would have come. */
-  ck_assert_int_lt(returned - f.fired_at, hang_bound_ms(1000));
-  char outcome[64];
-  ck_assert_int_eq(events_wait(&g_srv, rid, outcome, sizeof outcome, 10000), 0);
-  ck_assert_str_eq(outcome, "CANCELLED");
+  expect_outcome(&g_srv, rid, "CANCELLED", 10000);
 
   /* A later call with the fired token fails at once; after reset it works. */
   collected_reset(&c);
   aiw_chat_request *r2 = chat_req("again");
-  ck_assert_int_eq(run_chat(client, r2, o, &c, &err), AIW_CANCELLED);
+  aiw_error err;
+  run_chat(g_client, r2, o, &c, &err, AIW_CANCELLED);
   ck_assert_uint_eq(c.n, 0);
   aiw_cancel_token_reset(tok);
-  ck_assert_int_eq(run_chat(client, r2, o, &c, &err), AIW_OK);
+  run_chat(g_client, r2, o, &c, &err, AIW_OK);
   ck_assert_uint_eq(c.n, 5);
   free(c.text);
-  sem_destroy(&f.first_chunk);
   aiw_chat_request_free(r2);
-  aiw_chat_request_free(r);
   aiw_call_options_free(o);
   aiw_cancel_token_free(tok);
 }
@@ -418,28 +360,17 @@ END_TEST
 
 START_TEST(test_chat_client_close_mid_stream) {
   aiw_client *cl = test_client(g_srv.target, 0);
-  aiw_chat_request *r = chat_req("!slow:1500");
-  firer f = {.close = cl};
-  sem_init(&f.first_chunk, 0, 0);
   collected c;
   collected_init(&c);
-  c.first_chunk = &f.first_chunk;
-  pthread_t th;
-  ck_assert_int_eq(pthread_create(&th, NULL, fire_thread, &f), 0);
-  aiw_error err;
-  aiw_code rc = run_chat(cl, r, NULL, &c, &err);
-  int64_t returned = now_ms();
-  pthread_join(th, NULL);
-  ck_assert_msg(rc == AIW_CANCELLED, "got %s: %s", aiw_code_name(rc), err.message);
-  ck_assert_uint_eq(c.n, 1);
-  ck_assert_int_lt(returned - f.fired_at, hang_bound_ms(1000));
+  chat_interrupted(cl, NULL, NULL, cl, &c);
   /* New calls are refused. */
   collected_reset(&c);
-  ck_assert_int_eq(run_chat(cl, r, NULL, &c, &err), AIW_CANCELLED);
+  aiw_chat_request *r = chat_req("!slow:1500");
+  aiw_error err;
+  run_chat(cl, r, NULL, &c, &err, AIW_CANCELLED);
   ck_assert_uint_eq(c.n, 0);
   ck_assert_msg(strstr(err.message, "closed") != NULL, "message: %s", err.message);
   free(c.text);
-  sem_destroy(&f.first_chunk);
   aiw_chat_request_free(r);
   aiw_client_free(cl);
 }
@@ -449,9 +380,9 @@ START_TEST(test_chat_recursive_call) {
   aiw_chat_request *r = chat_req("recursion");
   collected c;
   collected_init(&c);
-  c.recurse = client;
+  c.recurse = g_client;
   aiw_error err;
-  ck_assert_int_eq(run_chat(client, r, NULL, &c, &err), AIW_OK);
+  run_chat(g_client, r, NULL, &c, &err, AIW_OK);
   ck_assert_int_eq(c.recursive_rc[0], AIW_RECURSIVE_API_CALL);
   ck_assert_int_eq(c.recursive_rc[1], AIW_RECURSIVE_API_CALL);
   ck_assert_uint_eq(c.n, 5); /* the refused inner calls delivered nothing */
@@ -459,15 +390,10 @@ START_TEST(test_chat_recursive_call) {
   aiw_client *other = test_client(g_srv.target, 0);
   collected_reset(&c);
   c.recurse = other;
-  ck_assert_int_eq(run_chat(client, r, NULL, &c, &err), AIW_OK);
+  run_chat(g_client, r, NULL, &c, &err, AIW_OK);
   ck_assert_int_eq(c.recursive_rc[0], AIW_RECURSIVE_API_CALL);
   /* After the stream, calls from this thread work again. */
-  aiw_search_request *q = aiw_search_request_new();
-  aiw_search_request_set_query(q, "q");
-  aiw_search_response *resp = NULL;
-  ck_assert_int_eq(aiw_vector_search(other, q, NULL, &resp, &err), AIW_OK);
-  aiw_search_response_free(resp);
-  aiw_search_request_free(q);
+  expect_client_works(other);
   aiw_client_free(other);
   free(c.text);
   aiw_chat_request_free(r);
@@ -475,42 +401,30 @@ START_TEST(test_chat_recursive_call) {
 END_TEST
 
 START_TEST(test_chat_empty_message) {
-  aiw_chat_request *r = chat_req("!empty");
   collected c;
-  collected_init(&c);
   aiw_error err;
-  ck_assert_int_eq(run_chat(client, r, NULL, &c, &err), AIW_OK);
+  chat_query("!empty", &c, &err, AIW_OK);
   ck_assert_uint_eq(c.n, 1); /* a zero-byte message is still a message */
   ck_assert_str_eq(c.text, "");
   ck_assert_int_eq(c.finals, 0);
   free(c.text);
-  aiw_chat_request_free(r);
 }
 END_TEST
 
 START_TEST(test_chat_undecodable_message) {
-  aiw_chat_request *r = chat_req("!garbage");
   collected c;
-  collected_init(&c);
   aiw_error err;
-  aiw_code rc = run_chat(client, r, NULL, &c, &err);
-  ck_assert_msg(rc == AIW_INTERNAL, "got %s: %s", aiw_code_name(rc), err.message);
-  ck_assert_msg(strcasestr(err.message, "decod") || strcasestr(err.message, "pars") ||
-                    strcasestr(err.message, "unpack"),
-                "message: %s", err.message);
+  chat_query("!garbage", &c, &err, AIW_INTERNAL);
+  ck_assert_msg(says_undecodable(err.message), "message: %s", err.message);
   ck_assert_uint_eq(c.n, 1); /* the good chunk before it was delivered */
   ck_assert_str_eq(c.text, "before garbage ");
   free(c.text);
-  aiw_chat_request_free(r);
 }
 END_TEST
 
 Suite *suite_rpc_chat(void) {
   Suite *s = suite_create("rpc_chat");
-  TCase *tc = tcase_create("chat");
-  tcase_add_unchecked_fixture(tc, srv_setup, srv_teardown);
-  tcase_add_checked_fixture(tc, client_setup, client_teardown);
-  tcase_set_timeout(tc, 60);
+  TCase *tc = server_tcase(s, "chat", 60, client_big_setup);
   tcase_add_test(tc, test_chat_normal);
   tcase_add_test(tc, test_chat_options_change_sources);
   tcase_add_test(tc, test_chat_echo_all_fields);
@@ -521,16 +435,11 @@ Suite *suite_rpc_chat(void) {
   tcase_add_test(tc, test_chat_big_chunk);
   tcase_add_test(tc, test_chat_empty_message);
   tcase_add_test(tc, test_chat_undecodable_message);
-  suite_add_tcase(s, tc);
-  TCase *tx = tcase_create("chat_interrupts");
-  tcase_add_unchecked_fixture(tx, srv_setup, srv_teardown);
-  tcase_add_checked_fixture(tx, client_setup, client_teardown);
-  tcase_set_timeout(tx, 60);
+  TCase *tx = server_tcase(s, "chat_interrupts", 60, client_big_setup);
   tcase_add_test(tx, test_chat_callback_abort);
   tcase_add_test(tx, test_chat_deadline_mid_stream);
   tcase_add_test(tx, test_chat_cancel_token_other_thread);
   tcase_add_test(tx, test_chat_client_close_mid_stream);
   tcase_add_test(tx, test_chat_recursive_call);
-  suite_add_tcase(s, tx);
   return s;
 }

@@ -68,11 +68,9 @@ static int one_round(worker *w, aiw_client *c, int i) {
   aiw_embedding_request_set_text(er, tag);
   aiw_code rc = aiw_get_embedding(c, er, o, &eresp, &err);
   if (rc != AIW_OK) FAIL(w, "%s embed: %s: %s", rid, aiw_code_name(rc), err.message);
-  size_t n = 0;
-  const float *v = aiw_embedding_response_semantic_vector(eresp, &n);
-  float want[1024];
-  ref_vector(ref_fnv1a32(tag, strlen(tag)) ? ref_fnv1a32(tag, strlen(tag)) : 1, want, 1024);
-  if (n != 1024 || memcmp(v, want, sizeof want) != 0) FAIL(w, "%s: embedding of another request", rid);
+  char why[300];
+  if (embedding_mismatch(eresp, ref_seed(tag, strlen(tag)), 0, AIW_EMBEDDING_UNKNOWN, why, sizeof why) != NULL)
+    FAIL(w, "%s: embedding of another request: %s", rid, why);
 
   /* VectorSearch !echo: limit, filter and metadata come back. */
   aiw_search_request_set_query(sq, "!echo");
@@ -80,24 +78,20 @@ static int one_round(worker *w, aiw_client *c, int i) {
   aiw_search_request_add_filter(sq, tag);
   rc = aiw_vector_search(c, sq, o, &sresp, &err);
   if (rc != AIW_OK) FAIL(w, "%s search: %s: %s", rid, aiw_code_name(rc), err.message);
-  const aiw_search_result *r = aiw_search_response_result(sresp, 0);
-  char lim[32];
-  snprintf(lim, sizeof lim, "%d", w->id * 1000 + i);
-  const char *f = aiw_search_result_metadata_get(r, "filters");
-  const char *l = aiw_search_result_metadata_get(r, "limit");
-  const char *m = aiw_search_result_metadata_get(r, "md:x-request-id");
-  if (!f || !l || !m || strcmp(f, tag) || strcmp(l, lim) || strcmp(m, rid))
-    FAIL(w, "%s: search answer of another request", rid);
+  const search_echo want = {.query = "!echo", .limit = w->id * 1000 + i, .filters = tag, .request_id = rid};
+  if (search_echo_mismatch(sresp, &want, why, sizeof why) != NULL)
+    FAIL(w, "%s: search answer of another request: %s", rid, why);
 
-  /* ChatStream: the first chunk contains the query. */
+  /* ChatStream: the answer contains the query. */
   aiw_chat_request_set_query(cq, tag);
   chat_acc acc;
   memset(&acc, 0, sizeof acc);
   rc = aiw_chat_stream(c, cq, o, chat_cb, &acc, &err);
   if (rc != AIW_OK) FAIL(w, "%s chat: %s: %s", rid, aiw_code_name(rc), err.message);
-  char prefix[128];
-  snprintf(prefix, sizeof prefix, "You asked: %s. ", tag);
-  if (strncmp(acc.text, prefix, strlen(prefix)) != 0 || acc.finals != 1) FAIL(w, "%s: chat of another request", rid);
+  char answer[512];
+  chat_answer(answer, sizeof answer, tag);
+  if (strcmp(acc.text, answer) != 0 || acc.finals != 1)
+    FAIL(w, "%s: chat of another request: \"%.200s\" (%d final chunks)", rid, acc.text, acc.finals);
   good = 1;
 out:
   aiw_embedding_response_free(eresp);
@@ -131,15 +125,9 @@ static void *worker_main(void *arg) {
 static void run_workers(aiw_client *shared, const char *target, int iterations) {
   worker w[NTHREADS];
   pthread_t th[NTHREADS];
-  for (int i = 0; i < NTHREADS; i++) {
-    memset(&w[i], 0, sizeof w[i]);
-    w[i].id = i;
-    w[i].iterations = iterations;
-    w[i].client = shared;
-    w[i].target = target;
-    ck_assert_int_eq(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
-  }
-  for (int i = 0; i < NTHREADS; i++) pthread_join(th[i], NULL);
+  for (int i = 0; i < NTHREADS; i++) w[i] = (worker){.id = i, .iterations = iterations, .client = shared, .target = target};
+  threads_start(th, NTHREADS, worker_main, w, sizeof w[0]);
+  threads_join(th, NTHREADS);
   for (int i = 0; i < NTHREADS; i++) {
     ck_assert_msg(w[i].failure[0] == '\0', "thread %d: %s", i, w[i].failure);
     ck_assert_int_eq(w[i].ok, iterations);
@@ -175,28 +163,19 @@ START_TEST(test_global_init_threads) {
   aiw_client *c = test_client(g_srv.target, 0); /* keeps gRPC up meanwhile */
   pthread_t th[NTHREADS];
   int failures[NTHREADS] = {0};
-  for (int i = 0; i < NTHREADS; i++) ck_assert_int_eq(pthread_create(&th[i], NULL, init_cleanup_main, &failures[i]), 0);
-  for (int i = 0; i < NTHREADS; i++) pthread_join(th[i], NULL);
+  threads_start(th, NTHREADS, init_cleanup_main, failures, sizeof failures[0]);
+  threads_join(th, NTHREADS);
   for (int i = 0; i < NTHREADS; i++) ck_assert_int_eq(failures[i], 0);
-  aiw_search_request *q = aiw_search_request_new();
-  aiw_search_request_set_query(q, "q");
-  aiw_search_response *resp = NULL;
-  aiw_error err;
-  ck_assert_int_eq(aiw_vector_search(c, q, NULL, &resp, &err), AIW_OK);
-  aiw_search_response_free(resp);
-  aiw_search_request_free(q);
+  expect_client_works(c);
   aiw_client_free(c);
 }
 END_TEST
 
 Suite *suite_rpc_concurrency(void) {
   Suite *s = suite_create("rpc_concurrency");
-  TCase *tc = tcase_create("threads");
-  tcase_add_unchecked_fixture(tc, srv_setup, srv_teardown);
-  tcase_set_timeout(tc, 120);
+  TCase *tc = server_tcase(s, "threads", 120, NULL);
   tcase_add_test(tc, test_eight_threads_one_client);
   tcase_add_test(tc, test_eight_threads_own_clients);
   tcase_add_test(tc, test_global_init_threads);
-  suite_add_tcase(s, tc);
   return s;
 }

@@ -3,13 +3,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,6 +41,49 @@ int test_slow(void) {
 }
 
 int64_t hang_bound_ms(int64_t base) { return test_slow() ? base * 10 : base; }
+
+void expect_within(int64_t t0, int64_t bound_ms, const char *what) {
+  int64_t took = now_ms() - t0;
+  ck_assert_msg(took < bound_ms, "%s took %lld ms (bound %lld ms)", what, (long long)took, (long long)bound_ms);
+}
+
+void threads_start(pthread_t *th, int n, void *(*fn)(void *), void *args, size_t arg_size) {
+  for (int i = 0; i < n; i++) {
+    int rc = pthread_create(&th[i], NULL, fn, (char *)args + (size_t)i * arg_size);
+    ck_assert_msg(rc == 0, "pthread_create %d: %s", i, strerror(rc));
+  }
+}
+
+void threads_join(pthread_t *th, int n) {
+  for (int i = 0; i < n; i++) pthread_join(th[i], NULL);
+}
+
+static void *interrupter_main(void *arg) {
+  interrupter *it = arg;
+  if (it->wait)
+    while (sem_wait(&it->go) != 0) {
+    }
+  it->fired_at = now_ms();
+  if (it->token != NULL) aiw_cancel_token_cancel(it->token);
+  if (it->client != NULL) aiw_client_close(it->client);
+  return NULL;
+}
+
+void interrupter_start(interrupter *it, aiw_cancel_token *token, aiw_client *client, int wait) {
+  memset(it, 0, sizeof *it);
+  it->token = token;
+  it->client = client;
+  it->wait = wait;
+  ck_assert_int_eq(sem_init(&it->go, 0, 0), 0);
+  threads_start(&it->thread, 1, interrupter_main, it, 0);
+}
+
+void interrupter_signal(interrupter *it) { sem_post(&it->go); }
+
+void interrupter_join(interrupter *it) {
+  pthread_join(it->thread, NULL);
+  sem_destroy(&it->go);
+}
 
 void unique_id(char *buf, size_t size, const char *prefix) {
   static unsigned counter;
@@ -204,10 +250,12 @@ void srv_nochat_setup(void) {
 }
 void srv_nochat_teardown(void) { teardown_one(&g_srv_nochat); }
 
-aiw_client *test_client(const char *target, size_t max_recv) {
+/* A client to target with these limits (0: the library's default). */
+static aiw_client *limited_client(const char *target, size_t max_recv, size_t max_send) {
   aiw_client_options *o = aiw_client_options_new();
   ck_assert_ptr_nonnull(o);
   if (max_recv != 0) ck_assert_int_eq(aiw_client_options_set_max_receive_size(o, max_recv), AIW_OK);
+  if (max_send != 0) ck_assert_int_eq(aiw_client_options_set_max_send_size(o, max_send), AIW_OK);
   aiw_client *c = NULL;
   aiw_error err;
   aiw_code rc = aiw_client_new(target, o, &c, &err);
@@ -215,6 +263,41 @@ aiw_client *test_client(const char *target, size_t max_recv) {
   ck_assert_msg(rc == AIW_OK, "aiw_client_new(%s): %s: %s", target, aiw_code_name(rc), err.message);
   ck_assert_ptr_nonnull(c);
   return c;
+}
+
+aiw_client *test_client(const char *target, size_t max_recv) { return limited_client(target, max_recv, 0); }
+
+aiw_client *send_limited_client(const char *target, size_t max_send) { return limited_client(target, 0, max_send); }
+
+aiw_client *g_client;
+
+void client_setup(void) { g_client = test_client(g_srv.target, 0); }
+void client_big_setup(void) { g_client = test_client(g_srv.target, 64u << 20); }
+void client_teardown(void) {
+  aiw_client_free(g_client);
+  g_client = NULL;
+}
+
+TCase *server_tcase(Suite *s, const char *name, int timeout_s, void (*client_up)(void)) {
+  TCase *tc = tcase_create(name);
+  tcase_add_unchecked_fixture(tc, srv_setup, srv_teardown);
+  if (client_up != NULL) tcase_add_checked_fixture(tc, client_up, client_teardown);
+  tcase_set_timeout(tc, timeout_s);
+  suite_add_tcase(s, tc);
+  return tc;
+}
+
+void unlistened_target(char *target, size_t size, int *fd) {
+  *fd = socket(AF_INET, SOCK_STREAM, 0);
+  ck_assert_int_ge(*fd, 0);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ck_assert_int_eq(bind(*fd, (struct sockaddr *)&a, sizeof a), 0);
+  socklen_t alen = sizeof a;
+  ck_assert_int_eq(getsockname(*fd, (struct sockaddr *)&a, &alen), 0);
+  snprintf(target, size, "127.0.0.1:%d", ntohs(a.sin_port));
 }
 
 aiw_call_options *test_opts(int64_t timeout_ms, const char *request_id) {
@@ -226,6 +309,13 @@ aiw_call_options *test_opts(int64_t timeout_ms, const char *request_id) {
     ck_assert_int_eq(aiw_call_options_add_metadata(o, "x-request-id", request_id, &err), AIW_OK);
   }
   return o;
+}
+
+void expect_outcome(const refservice *rs, const char *request_id, const char *want, int timeout_ms) {
+  char outcome[64];
+  ck_assert_msg(events_wait(rs, request_id, outcome, sizeof outcome, timeout_ms) == 0, "no events line for %s",
+                request_id);
+  ck_assert_msg(strcmp(outcome, want) == 0, "%s: outcome %s, want %s", request_id, outcome, want);
 }
 
 int events_wait(const refservice *rs, const char *request_id, char *out, size_t outsz, int timeout_ms) {
