@@ -86,7 +86,9 @@ func (c *Client) started(canLead bool) (lead bool) {
 // list is full or the client is closing).
 func (c *Client) freeLater(p unsafe.Pointer) {
 	c.mu.Lock()
-	if !c.closed && len(c.toFree) < freeMax {
+	// Only a running poller frees the list: an idle client must not keep
+	// answer blocks (up to the receive limit each) until its next call.
+	if !c.closed && c.running && len(c.toFree) < freeMax {
 		c.toFree = append(c.toFree, p)
 		c.mu.Unlock()
 		return
@@ -136,17 +138,38 @@ func (c *Client) pollOnce(timeout C.int64_t, leader bool) (n int, leave bool) {
 		c.freeSlots = append(c.freeSlots, tag)
 	}
 	c.pending -= n
+	var orphans []unsafe.Pointer
 	if !leader {
 		leave = r < 0 || (n == 0 && c.pending <= 0) // shut down, or idle for the timeout
 		if leave {
-			c.running = false
+			orphans = c.stopPolling()
 		}
 	}
 	c.mu.Unlock()
+	freeAll(orphans)
 	for i := 0; i < n; i++ {
 		ready[i].ch <- ps.events[i]
 	}
 	return n, leave
+}
+
+// stopPolling marks that no poller runs and takes the blocks handed back
+// for it, which the caller frees (freeAll) after unlocking. Under c.mu.
+func (c *Client) stopPolling() []unsafe.Pointer {
+	c.running = false
+	if len(c.toFree) == 0 {
+		return nil
+	}
+	orphans := append([]unsafe.Pointer(nil), c.toFree...)
+	c.toFree = c.toFree[:0]
+	return orphans
+}
+
+// freeAll frees answer blocks with one transition.
+func freeAll(blocks []unsafe.Pointer) {
+	if len(blocks) > 0 {
+		C.aiwgo_free_all(&blocks[0], C.size_t(len(blocks)))
+	}
 }
 
 // poll is the poller goroutine.
@@ -187,12 +210,14 @@ func (c *Client) lead(b *callBuf) {
 			runtime.Gosched()
 		}
 	}
+	var orphans []unsafe.Pointer
 	c.mu.Lock()
 	if c.pending > 0 {
 		c.pollers.Add(1)
 		go c.poll()
 	} else {
-		c.running = false
+		orphans = c.stopPolling()
 	}
 	c.mu.Unlock()
+	freeAll(orphans)
 }

@@ -241,3 +241,38 @@ func TestUnaryLeaderHandoff(t *testing.T) {
 		}
 	}
 }
+
+// An idle client frees the answer blocks of its last calls: nothing waits in
+// the to-free list once no poller runs (a block can be as large as the
+// receive limit). Both ways a call ends: led by its own caller (a
+// Background ctx) and delivered by the poller goroutine.
+func TestIdleClientKeepsNoAnswerBlocks(t *testing.T) {
+	defer noLeak(t)()
+	c, err := Dial(target, WithMaxRecvMsgSize(64<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.VectorSearch(context.Background(), &SearchRequest{Query: "!big:20000000"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.VectorSearch(ctx, &SearchRequest{Query: "!big:20000000"}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		c.mu.Lock()
+		running, held := c.running, len(c.toFree)
+		c.mu.Unlock()
+		if !running {
+			if held != 0 {
+				t.Fatalf("no poller runs, yet %d answer block(s) wait to be freed", held)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the poller never left an idle client")
+		}
+	}
+}

@@ -210,9 +210,7 @@ func (c *Client) Close() error {
 	left := c.toFree
 	c.toFree = nil
 	c.mu.Unlock()
-	if len(left) > 0 {
-		C.aiwgo_free_all(&left[0], C.size_t(len(left)))
-	}
+	freeAll(left)
 	C.aiw_queue_free(c.q)
 	c.q = nil
 	C.aiw_client_free(c.c)
@@ -392,7 +390,10 @@ func (c *Client) callErrorMsg(ctx context.Context, rc C.aiw_code, msg string) er
 		if err := ctx.Err(); err != nil {
 			return ctxError(err)
 		}
-		if d, ok := ctx.Deadline(); ok && rc == C.AIW_DEADLINE_EXCEEDED && !time.Now().Before(d) {
+		// A ctx with a deadline gives the call its only deadline (timeoutMS),
+		// so DEADLINE_EXCEEDED is the ctx's, even when the server, whose
+		// clock runs a little ahead, saw it before ctx.Err() did.
+		if _, ok := ctx.Deadline(); ok && rc == C.AIW_DEADLINE_EXCEEDED {
 			return ctxError(context.DeadlineExceeded)
 		}
 	}
