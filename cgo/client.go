@@ -381,6 +381,9 @@ func (c *Client) callError(ctx context.Context, rc C.aiw_code, e *C.aiw_error) e
 	return c.callErrorMsg(ctx, rc, errMessage(e))
 }
 
+// deadlineSlack: how early gRPC may report a ctx's deadline as exceeded.
+const deadlineSlack = 5 * time.Millisecond
+
 // callErrorMsg is callError with the library's message as a string.
 func (c *Client) callErrorMsg(ctx context.Context, rc C.aiw_code, msg string) error {
 	if rc == C.AIW_CANCELLED && ctx.Err() == nil && c.closing() {
@@ -390,10 +393,11 @@ func (c *Client) callErrorMsg(ctx context.Context, rc C.aiw_code, msg string) er
 		if err := ctx.Err(); err != nil {
 			return ctxError(err)
 		}
-		// A ctx with a deadline gives the call its only deadline (timeoutMS),
-		// so DEADLINE_EXCEEDED is the ctx's, even when the server, whose
-		// clock runs a little ahead, saw it before ctx.Err() did.
-		if _, ok := ctx.Deadline(); ok && rc == C.AIW_DEADLINE_EXCEEDED {
+		// A ctx with a deadline gives the call its deadline (timeoutMS). gRPC
+		// may see it expire a little before ctx.Err() does (its own clock
+		// and timers); within deadlineSlack it is the ctx's. Earlier, the
+		// DEADLINE_EXCEEDED is the server's own, with its own message.
+		if d, ok := ctx.Deadline(); ok && rc == C.AIW_DEADLINE_EXCEEDED && time.Until(d) < deadlineSlack {
 			return ctxError(context.DeadlineExceeded)
 		}
 	}

@@ -538,3 +538,18 @@ func TestUnavailable(t *testing.T) {
 		t.Errorf("negative size: %v", err)
 	}
 }
+
+// A DEADLINE_EXCEEDED the service answers with while the ctx has time left is
+// the service's own: its message is kept and it is not the ctx's error.
+func TestServiceDeadlineIsNotTheContexts(t *testing.T) {
+	c := dial(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := c.GetEmbedding(ctx, &EmbeddingRequest{Text: "!error:DEADLINE_EXCEEDED:upstream model timed out"})
+	if CodeOf(err) != DeadlineExceeded || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v (errors.Is ctx deadline: %v)", err, errors.Is(err, context.DeadlineExceeded))
+	}
+	if e, ok := err.(*Error); !ok || e.Message != "upstream model timed out" {
+		t.Errorf("message: %v", err)
+	}
+}
