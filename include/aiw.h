@@ -45,14 +45,14 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 
 #define AIW_VERSION_MAJOR 1
-#define AIW_VERSION_MINOR 0
+#define AIW_VERSION_MINOR 1
 #define AIW_VERSION_PATCH 0
 /* 0xXXYYZZ: major, minor, patch; compare with >= to test for a feature. */
-#define AIW_VERSION_NUM 0x010000
-#define AIW_VERSION_STRING "1.0.0"
+#define AIW_VERSION_NUM 0x010100
+#define AIW_VERSION_STRING "1.1.0"
 
 /*
- * aiw_version: the version string of the library actually loaded ("1.0.0"),
+ * aiw_version: the version string of the library actually loaded ("1.1.0"),
  * which may be newer than the AIW_VERSION_STRING this program was built with.
  * Static storage, never freed. Any thread. Cannot fail.
  */
@@ -649,6 +649,164 @@ AIW_API aiw_process_status *aiw_completion_take_process_status(aiw_completion *c
 
 /* aiw_completion_free: releases a completion (and a response not taken). NULL-safe. */
 AIW_API void aiw_completion_free(aiw_completion *completion);
+
+/* ------------------------------------------------------------------------ */
+/* Asynchronous streams, raw messages (since 1.1)                           */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * This section is the newer part of the API and may still grow before 2.0
+ * (functions are only ever added; nothing here changes shape within 1.x).
+ *
+ * A stream started with aiw_chat_stream_start or aiw_raw_stream_start on a
+ * queue produces, in order: one MESSAGE completion per message the server
+ * sent, then one RESULT completion with the stream's status (the same code
+ * the blocking call would have returned). A unary call produces one RESULT
+ * completion only.
+ *
+ * Flow control stays with the consumer: a stream reads its next message
+ * only once the completion of the previous message has been freed
+ * (aiw_completion_free). Until then nothing more is read, so a slow
+ * consumer pushes back on the server through HTTP/2 and memory stays
+ * bounded. A message completion must therefore be freed before the stream
+ * can end, and before aiw_queue_free (which would otherwise wait for it).
+ *
+ * To cancel one stream (or call) from any thread at any time, give it a
+ * cancel token of its own (aiw_call_options_set_cancel_token); closing the
+ * client cancels all of them. A stream cancelled before its consumer freed
+ * the completion of its last message ends with CANCELLED (or
+ * CALLBACK_ABORTED), never AIW_OK, even if the server had already finished.
+ */
+
+/* aiw_queue_result: what aiw_queue_wait found. Not an RPC outcome. */
+typedef enum aiw_queue_result {
+  AIW_QUEUE_COMPLETION = 0, /* *out owns a completion */
+  AIW_QUEUE_TIMEOUT = 1,    /* the time ran out; nothing is lost, wait again */
+  AIW_QUEUE_SHUTDOWN = 2,   /* the queue is shut down and every completion was taken */
+  AIW_QUEUE_INVALID = 3     /* NULL queue or out */
+} aiw_queue_result;
+
+/*
+ * aiw_queue_wait: as aiw_queue_next, but says what happened with its own
+ * result instead of borrowing RPC codes: waits up to `timeout_ms` (-1: for
+ * ever; 0: just looks) and returns AIW_QUEUE_COMPLETION with *out owning a
+ * completion (free with aiw_completion_free), or AIW_QUEUE_TIMEOUT,
+ * AIW_QUEUE_SHUTDOWN, AIW_QUEUE_INVALID with *out NULL (when out is not
+ * NULL). Any number of threads may wait on one queue.
+ */
+AIW_API aiw_queue_result aiw_queue_wait(aiw_queue *queue, int64_t timeout_ms, aiw_completion **out);
+
+/*
+ * aiw_completion_is_message: 1 for a MESSAGE completion of a stream (more
+ * completions of that call follow), 0 for a RESULT completion (the call's
+ * last) and for NULL. A MESSAGE completion's code is AIW_OK.
+ */
+AIW_API int aiw_completion_is_message(const aiw_completion *completion);
+
+/*
+ * aiw_completion_deadline_expired: 1 when the call ended with
+ * DEADLINE_EXCEEDED because the deadline the library gave it (the call
+ * options' timeout) had passed -- as opposed to a DEADLINE_EXCEEDED that
+ * the server sent on its own before then. 0 otherwise and for NULL.
+ */
+AIW_API int aiw_completion_deadline_expired(const aiw_completion *completion);
+
+/*
+ * aiw_chat_stream_start: starts the ChatStream RPC on `queue` and returns at
+ * once. Arguments, copying and the client's and token's lifetimes as for
+ * aiw_get_embedding_start. On AIW_OK, one MESSAGE completion per
+ * ChatResponse (take it with aiw_completion_take_chat_response) and then
+ * one RESULT completion come out of the queue, all carrying `tag`. On any
+ * other code nothing was started. Any thread.
+ */
+AIW_API aiw_code aiw_chat_stream_start(aiw_client *client, const aiw_chat_request *req,
+                                      const aiw_call_options *opts, aiw_queue *queue, void *tag,
+                                      aiw_error *err);
+
+/*
+ * aiw_completion_take_chat_response: moves the ChatResponse out of a
+ * MESSAGE completion of aiw_chat_stream_start; the caller owns it (free with
+ * aiw_chat_response_free) and may keep it after freeing the completion.
+ * NULL when there is none (taken already, another kind of completion).
+ */
+AIW_API aiw_chat_response *aiw_completion_take_chat_response(aiw_completion *completion);
+
+/* aiw_chat_response_free: frees a ChatResponse taken from a completion. NULL-safe.
+ * (Responses passed to an aiw_chat_chunk_fn are borrowed: never free those.) */
+AIW_API void aiw_chat_response_free(aiw_chat_response *chunk);
+
+/*
+ * The raw-message interface: the same engine, deadlines, metadata, cancel
+ * tokens, queues and error model as the typed calls, for a caller that
+ * brings its own protobuf codec (upb, nanopb, Go's protobuf). Requests and
+ * responses are serialized messages; the library neither encodes nor
+ * decodes them, so there is no SERVICE_ERROR here (the caller reads
+ * `success` itself) and a response the caller cannot decode is the
+ * caller's to report.
+ *
+ * `method` is the gRPC path (copied), e.g. AIW_PATH_GET_EMBEDDING; any
+ * method of any service on the channel works ("/grpc.health.v1.Health/
+ * Check"). It must start with '/'; otherwise INVALID_ARGUMENT. `request` is
+ * `request_len` bytes (copied; NULL only when the length is 0). A request
+ * larger than the client's max send size is RESOURCE_EXHAUSTED; a response
+ * larger than its max receive size fails the call with RESOURCE_EXHAUSTED.
+ */
+#define AIW_PATH_PROCESS_ASSET "/ai_service.AiWorker/ProcessAsset"
+#define AIW_PATH_CHAT_STREAM "/ai_service.AiWorker/ChatStream"
+#define AIW_PATH_GET_EMBEDDING "/ai_service.AiWorker/GetEmbedding"
+#define AIW_PATH_VECTOR_SEARCH "/ai_service.AiWorker/VectorSearch"
+
+/*
+ * aiw_raw_call: a unary call, blocking. On AIW_OK *response owns a
+ * malloc'd copy of the response's `*response_len` bytes (free with
+ * aiw_free; never NULL on AIW_OK, even for an empty message); on any other
+ * code *response is NULL and *response_len 0. Any thread.
+ */
+AIW_API aiw_code aiw_raw_call(aiw_client *client, const char *method, const void *request, size_t request_len,
+                             const aiw_call_options *opts, void **response, size_t *response_len,
+                             aiw_error *err);
+
+/*
+ * aiw_raw_message_fn: called once per message of a raw stream, in order, on
+ * the thread that called aiw_raw_stream, inside that call. `data` (`len`
+ * bytes) is borrowed for the duration of the callback. Return 0 to go on;
+ * non-zero cancels the stream and aiw_raw_stream returns
+ * AIW_CALLBACK_ABORTED.
+ */
+typedef int (*aiw_raw_message_fn)(const void *data, size_t len, void *userdata);
+
+/*
+ * aiw_raw_stream: a server-streaming call, blocking until it ends; codes as
+ * aiw_chat_stream. Any thread.
+ */
+AIW_API aiw_code aiw_raw_stream(aiw_client *client, const char *method, const void *request, size_t request_len,
+                               const aiw_call_options *opts, aiw_raw_message_fn on_message, void *userdata,
+                               aiw_error *err);
+
+/*
+ * aiw_raw_call_start / aiw_raw_stream_start: the asynchronous forms, on
+ * `queue`, with completions as aiw_get_embedding_start /
+ * aiw_chat_stream_start. Read the bytes with aiw_completion_message.
+ */
+AIW_API aiw_code aiw_raw_call_start(aiw_client *client, const char *method, const void *request,
+                                   size_t request_len, const aiw_call_options *opts, aiw_queue *queue, void *tag,
+                                   aiw_error *err);
+AIW_API aiw_code aiw_raw_stream_start(aiw_client *client, const char *method, const void *request,
+                                     size_t request_len, const aiw_call_options *opts, aiw_queue *queue,
+                                     void *tag, aiw_error *err);
+
+/*
+ * aiw_completion_message: the serialized message a raw completion carries:
+ * a MESSAGE completion's message, or a unary RESULT completion's response
+ * on AIW_OK. Borrowed from the completion (valid until it is freed);
+ * *len (may be NULL) gets its length. NULL with *len 0 when there is none
+ * (a typed completion, a failed call); a non-NULL pointer with *len 0 for
+ * an empty message.
+ */
+AIW_API const void *aiw_completion_message(const aiw_completion *completion, size_t *len);
+
+/* aiw_free: frees memory the library handed over with "free with aiw_free". NULL-safe. */
+AIW_API void aiw_free(void *p);
 
 #ifdef __cplusplus
 }

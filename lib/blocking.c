@@ -1,6 +1,8 @@
 /* blocking.c -- drives the call engine for the blocking API: one completion
  * queue per call, waited on by the calling thread, so callbacks run on the
  * caller's thread and nothing is shared between calls but the channel. */
+#include <stdlib.h>
+
 #include <grpc/support/time.h>
 
 #include "internal.h"
@@ -26,43 +28,68 @@ static aiw_batch_tag *wait_event(aiw_call *c) {
   return tag;
 }
 
-aiw_code aiw__blocking_unary(aiw_client *client, int method, const ProtobufCMessage *request,
-                             const aiw_call_options *opts, ProtobufCMessage **out, aiw_error *err) {
-  *out = NULL;
+aiw_code aiw__blocking_unary(aiw_client *client, const aiw_method *method, const aiw_request *request,
+                             const aiw_call_options *opts, ProtobufCMessage **out, grpc_slice *raw_out,
+                             aiw_error *err) {
+  if (out) *out = NULL;
+  if (raw_out) *raw_out = grpc_empty_slice();
   grpc_completion_queue *cq = queue_new();
   aiw_call c;
-  aiw_code rc = aiw__call_start(&c, client, &aiw__methods[method], request, opts, cq, err);
-  while (!aiw__call_done(&c)) wait_event(&c);
-  if (rc == AIW_OK) rc = aiw__call_unary_outcome(&c, out, err);
+  aiw_code rc = aiw__call_start(&c, client, method, 0, request, opts, cq, err);
+  if (rc == AIW_OK) {
+    while (!aiw__call_done(&c)) wait_event(&c);
+    rc = method->response ? aiw__call_unary_outcome(&c, out, err) : aiw__call_raw_outcome(&c, raw_out, err);
+  }
   aiw__call_release(&c);
+  free(c.own_path);
   queue_destroy(cq);
   return rc;
 }
 
-aiw_code aiw__blocking_stream(aiw_client *client, int method, const ProtobufCMessage *request,
+/* Hands the received message of `c` to `fn`; returns the library's own
+ * failure (decode), or AIW_OK. Cancels the call when `fn` stops it. */
+static aiw_code deliver(aiw_call *c, aiw__message_fn fn, void *userdata, aiw_error *err) {
+  int stop;
+  if (c->method->response) {
+    ProtobufCMessage *msg;
+    aiw_code rc = aiw__call_take_message(c, &msg, err);
+    if (rc != AIW_OK) return rc;
+    aiw__enter_callback();
+    stop = fn(msg, NULL, 0, userdata);
+    aiw__leave_callback();
+    protobuf_c_message_free_unpacked(msg, NULL);
+  } else {
+    grpc_slice bytes;
+    int got = aiw__call_take_bytes(c, &bytes, err);
+    if (got < 0) return AIW_INTERNAL;
+    aiw__enter_callback();
+    stop = fn(NULL, GRPC_SLICE_START_PTR(bytes), GRPC_SLICE_LENGTH(bytes), userdata);
+    aiw__leave_callback();
+    grpc_slice_unref(bytes);
+  }
+  if (stop) aiw__call_cancel(c, AIW_CANCEL_CALLBACK);
+  return AIW_OK;
+}
+
+aiw_code aiw__blocking_stream(aiw_client *client, const aiw_method *method, const aiw_request *request,
                               const aiw_call_options *opts, aiw__message_fn fn, void *userdata, aiw_error *err) {
   grpc_completion_queue *cq = queue_new();
   aiw_call c;
-  aiw_code rc = aiw__call_start(&c, client, &aiw__methods[method], request, opts, cq, err);
-  /* rc holds the first failure the library itself saw (start, decode);
-   * otherwise the status decides. */
-  while (!aiw__call_done(&c)) {
-    aiw_batch_tag *tag = wait_event(&c);
-    if (!tag || tag->kind != AIW_BATCH_RECV || c.end_of_stream || rc != AIW_OK) continue;
-    ProtobufCMessage *msg;
-    rc = aiw__call_take_message(&c, &msg, err);
-    if (rc != AIW_OK) continue; /* cancelled: drain to the status */
-    aiw__enter_callback();
-    int stop = fn(msg, userdata);
-    aiw__leave_callback();
-    protobuf_c_message_free_unpacked(msg, NULL);
-    if (stop)
-      aiw__call_cancel(&c, AIW_CANCEL_CALLBACK);
-    else if (atomic_load(&c.cancel_reason) == AIW_CANCEL_NONE)
-      rc = aiw__call_recv_next(&c, err);
+  aiw_code rc = aiw__call_start(&c, client, method, 1, request, opts, cq, err);
+  if (rc == AIW_OK) {
+    /* lib_rc: the first failure the library itself saw (decode); otherwise
+     * the status decides. */
+    aiw_code lib_rc = AIW_OK;
+    while (!aiw__call_done(&c)) {
+      aiw_batch_tag *tag = wait_event(&c);
+      if (!tag || tag->kind != AIW_BATCH_RECV) continue;
+      if (!c.end_of_stream && lib_rc == AIW_OK) lib_rc = deliver(&c, fn, userdata, err);
+      aiw__call_continue(&c); /* next receive, or the status */
+    }
+    rc = lib_rc != AIW_OK ? lib_rc : aiw__call_result(&c, err);
   }
-  if (rc == AIW_OK) rc = aiw__call_result(&c, err);
   aiw__call_release(&c);
+  free(c.own_path);
   queue_destroy(cq);
   return rc;
 }

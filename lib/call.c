@@ -24,10 +24,33 @@ const aiw_method aiw__methods[AIW_METHOD_COUNT] = {
 };
 #undef UNARY
 
-static grpc_byte_buffer *pack_request(const ProtobufCMessage *request) {
-  size_t size = protobuf_c_message_get_packed_size(request);
-  grpc_slice slice = grpc_slice_malloc(size);
-  protobuf_c_message_pack(request, GRPC_SLICE_START_PTR(slice));
+aiw_code aiw__method_for_path(aiw_method *m, const char *path, int streaming, aiw_error *err) {
+  if (!path || path[0] != '/' || !path[1])
+    return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "method must be a gRPC path such as \"%s\", not \"%s\"",
+                     "/ai_service.AiWorker/GetEmbedding", path ? path : "(null)");
+  if (!aiw__utf8_valid(path, strlen(path)))
+    return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "method path is not valid UTF-8");
+  for (int i = 0; i < AIW_METHOD_COUNT; i++) {
+    if (strcmp(path, aiw__methods[i].path) == 0) {
+      *m = aiw__methods[i];
+      m->response = NULL; /* raw: never decoded, no in-band success check */
+      m->success_offset = m->error_offset = 0;
+      m->server_streaming = streaming;
+      return AIW_OK;
+    }
+  }
+  *m = (aiw_method){path, path, NULL, streaming, -1, 0, 0};
+  return AIW_OK;
+}
+
+static grpc_byte_buffer *pack_request(const aiw_request *request, size_t size) {
+  grpc_slice slice;
+  if (request->message) {
+    slice = grpc_slice_malloc(size);
+    protobuf_c_message_pack(request->message, GRPC_SLICE_START_PTR(slice));
+  } else {
+    slice = grpc_slice_from_copied_buffer(request->bytes, size);
+  }
   grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
   grpc_slice_unref(slice);
   return bb;
@@ -51,6 +74,28 @@ static int build_metadata(aiw_call *c, const aiw_call_options *opts) {
   return 1;
 }
 
+/* Starts one batch; on failure cancels the call (whatever was started
+ * still completes) and says so. `pending` is set before the start: on a
+ * shared queue another thread may complete (and free) the call as soon as
+ * its batch is started, so nothing may touch `c` afterwards. */
+static aiw_code start_batch(aiw_call *c, const grpc_op *ops, size_t n, aiw_batch_tag *tag, int *pending,
+                            aiw_error *err) {
+  *pending = 1;
+  grpc_call_error e = grpc_call_start_batch(c->call, ops, n, tag, NULL);
+  if (e == GRPC_CALL_OK) return AIW_OK;
+  *pending = 0;
+  grpc_call_cancel(c->call, NULL);
+  return aiw__fail(err, AIW_INTERNAL, -1, "grpc_call_start_batch failed (grpc_call_error %d)", (int)e);
+}
+
+static void status_op(aiw_call *c, grpc_op *op) {
+  op->op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+  op->data.recv_status_on_client.trailing_metadata = &c->recv_trailing_md;
+  op->data.recv_status_on_client.status = &c->status;
+  op->data.recv_status_on_client.status_details = &c->status_details;
+  op->data.recv_status_on_client.error_string = &c->error_string;
+}
+
 static aiw_code start_batches(aiw_call *c, const aiw_call_options *opts, aiw_error *err) {
   grpc_op ops[6];
   memset(ops, 0, sizeof ops);
@@ -66,44 +111,31 @@ static aiw_code start_batches(aiw_call *c, const aiw_call_options *opts, aiw_err
   ops[3].data.recv_initial_metadata.recv_initial_metadata = &c->recv_initial_md;
   ops[4].op = GRPC_OP_RECV_MESSAGE;
   ops[4].data.recv_message.recv_message = &c->recv_buffer;
-  ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-  ops[5].data.recv_status_on_client.trailing_metadata = &c->recv_trailing_md;
-  ops[5].data.recv_status_on_client.status = &c->status;
-  ops[5].data.recv_status_on_client.status_details = &c->status_details;
-  ops[5].data.recv_status_on_client.error_string = &c->error_string;
-
-  /* The pending flags are set before each batch starts: on a shared queue
-   * another thread may complete (and free) the call as soon as the last
-   * batch is started, so nothing may touch `c` after that. */
-  grpc_call_error e;
-  if (!c->method->server_streaming) {
+  status_op(c, &ops[5]);
+  if (!c->streaming) {
     /* Unary: everything in one batch, one completion. */
-    c->status_pending = 1;
-    e = grpc_call_start_batch(c->call, ops, 6, &c->unary_tag, NULL);
-    if (e != GRPC_CALL_OK) c->status_pending = 0;
-  } else {
-    c->recv_pending = 1;
-    e = grpc_call_start_batch(c->call, ops, 5, &c->recv_tag, NULL);
-    if (e != GRPC_CALL_OK) {
-      c->recv_pending = 0;
-    } else {
-      c->status_pending = 1;
-      e = grpc_call_start_batch(c->call, ops + 5, 1, &c->status_tag, NULL);
-      if (e != GRPC_CALL_OK) c->status_pending = 0;
-    }
+    c->status_started = 1;
+    return start_batch(c, ops, 6, &c->unary_tag, &c->recv_pending, err);
   }
-  if (e != GRPC_CALL_OK) {
-    grpc_call_cancel(c->call, NULL); /* lets whatever was started complete */
-    return aiw__fail(err, AIW_INTERNAL, -1, "grpc_call_start_batch failed (grpc_call_error %d)", (int)e);
-  }
-  return AIW_OK;
+  /* Streaming: send + first receive; the status once the stream ended. */
+  return start_batch(c, ops, 5, &c->recv_tag, &c->recv_pending, err);
 }
 
-aiw_code aiw__call_start(aiw_call *c, aiw_client *client, const aiw_method *method, const ProtobufCMessage *request,
-                         const aiw_call_options *opts, grpc_completion_queue *cq, aiw_error *err) {
+aiw_code aiw__call_start(aiw_call *c, aiw_client *client, const aiw_method *method, int streaming,
+                         const aiw_request *request, const aiw_call_options *opts, grpc_completion_queue *cq,
+                         aiw_error *err) {
   memset(c, 0, sizeof *c);
   c->client = client;
   c->method = method;
+  if (!method->response) { /* raw: its method lives in the call */
+    c->own_method = *method;
+    c->method = &c->own_method;
+    if (method->index < 0) { /* an unregistered path: copied, it outlives the start */
+      if (!(c->own_path = strdup(method->path))) return aiw__fail(err, AIW_OUT_OF_MEMORY, -1, "out of memory");
+      c->own_method.path = c->own_method.name = c->own_path;
+    }
+  }
+  c->streaming = streaming;
   c->cq = cq;
   c->unary_tag = (aiw_batch_tag){AIW_BATCH_UNARY, c};
   c->recv_tag = (aiw_batch_tag){AIW_BATCH_RECV, c};
@@ -114,18 +146,25 @@ aiw_code aiw__call_start(aiw_call *c, aiw_client *client, const aiw_method *meth
   grpc_metadata_array_init(&c->recv_trailing_md);
   c->status_details = grpc_empty_slice();
 
-  size_t size = protobuf_c_message_get_packed_size(request);
+  size_t size = request->message ? protobuf_c_message_get_packed_size(request->message) : request->len;
   size_t max_send = aiw__client_max_send(client);
   if (max_send && size > max_send)
     return aiw__fail(err, AIW_RESOURCE_EXHAUSTED, -1,
                      "request of %zu bytes is larger than the client's max send size (%zu bytes)", size, max_send);
   if (!build_metadata(c, opts)) return aiw__fail(err, AIW_OUT_OF_MEMORY, -1, "out of memory");
-  c->send_buffer = pack_request(request);
+  c->send_buffer = pack_request(request, size);
 
-  c->call = grpc_channel_create_registered_call(aiw__client_channel(client), NULL, GRPC_PROPAGATE_DEFAULTS, cq,
-                                                aiw__client_registered_method(client, method->index),
-                                                deadline_of(opts), NULL);
-  if (!c->call) return aiw__fail(err, AIW_INTERNAL, -1, "grpc_channel_create_registered_call failed");
+  c->deadline = deadline_of(opts);
+  grpc_channel *channel = aiw__client_channel(client);
+  if (c->method->index >= 0) {
+    c->call = grpc_channel_create_registered_call(channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+                                                  aiw__client_registered_method(client, c->method->index),
+                                                  c->deadline, NULL);
+  } else {
+    grpc_slice path = grpc_slice_from_static_string(c->method->path);
+    c->call = grpc_channel_create_call(channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq, path, NULL, c->deadline, NULL);
+  }
+  if (!c->call) return aiw__fail(err, AIW_INTERNAL, -1, "grpc_channel_create_call failed");
   /* Registered before any batch starts, so a cancel cannot be missed. */
   /* Refused before anything is sent: no RPC status applies (-1). */
   if (!aiw__call_set_add(aiw__client_calls(client), &c->client_link))
@@ -139,22 +178,54 @@ aiw_code aiw__call_start(aiw_call *c, aiw_client *client, const aiw_method *meth
   return start_batches(c, opts, err);
 }
 
+static void note_status(aiw_call *c) {
+  c->finished = 1;
+  if (c->status == GRPC_STATUS_DEADLINE_EXCEEDED &&
+      gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), c->deadline) >= 0)
+    c->deadline_expired = 1;
+}
+
 void aiw__call_on_event(aiw_call *c, aiw_batch_tag *tag, int success) {
   switch (tag->kind) {
   case AIW_BATCH_UNARY:
-    c->status_pending = 0;
+    c->recv_pending = 0;
+    note_status(c);
     break;
   case AIW_BATCH_RECV:
     c->recv_pending = 0;
-    if (!success || !c->recv_buffer) c->end_of_stream = 1;
+    if (!success || !c->recv_buffer) {
+      c->end_of_stream = 1;
+      c->natural_end = atomic_load(&c->cancel_reason) == AIW_CANCEL_NONE;
+    }
     break;
   case AIW_BATCH_STATUS:
-    c->status_pending = 0;
+    note_status(c);
     break;
   }
 }
 
-int aiw__call_done(const aiw_call *c) { return !c->recv_pending && !c->status_pending; }
+int aiw__call_done(const aiw_call *c) { return c->finished && !c->recv_pending; }
+
+void aiw__call_continue(aiw_call *c) {
+  grpc_op op;
+  memset(&op, 0, sizeof op);
+  int status_pending = 0;
+  if (!c->end_of_stream && atomic_load(&c->cancel_reason) == AIW_CANCEL_NONE) {
+    op.op = GRPC_OP_RECV_MESSAGE;
+    op.data.recv_message.recv_message = &c->recv_buffer;
+    if (start_batch(c, &op, 1, &c->recv_tag, &c->recv_pending, NULL) == AIW_OK) return;
+    c->end_of_stream = 1; /* cancelled by start_batch: go on to the status */
+  }
+  if (c->status_started) return;
+  c->status_started = 1;
+  status_op(c, &op);
+  if (start_batch(c, &op, 1, &c->status_tag, &status_pending, NULL) == AIW_OK) return;
+  /* No status will come: finish here. */
+  c->status = GRPC_STATUS_INTERNAL;
+  grpc_slice_unref(c->status_details);
+  c->status_details = grpc_slice_from_static_string("grpc_call_start_batch (status) failed");
+  c->finished = 1;
+}
 
 void aiw__call_cancel(aiw_call *c, aiw_cancel_reason reason) {
   int none = AIW_CANCEL_NONE;
@@ -172,7 +243,7 @@ aiw_code aiw__call_take_message(aiw_call *c, ProtobufCMessage **out, aiw_error *
   if (!grpc_byte_buffer_reader_init(&reader, bb)) {
     grpc_byte_buffer_destroy(bb);
     aiw__call_cancel(c, AIW_CANCEL_DECODE);
-    return aiw__fail(err, AIW_INTERNAL, c->status_pending ? -1 : (int)c->status,
+    return aiw__fail(err, AIW_INTERNAL, c->finished ? (int)c->status : -1,
                      "could not read the %s response (decompression failed)", c->method->response->name);
   }
   /* A single-slice message is unpacked in place; otherwise one copy. */
@@ -192,7 +263,7 @@ aiw_code aiw__call_take_message(aiw_call *c, ProtobufCMessage **out, aiw_error *
   grpc_byte_buffer_destroy(bb);
   if (!msg) {
     aiw__call_cancel(c, AIW_CANCEL_DECODE);
-    return aiw__fail(err, AIW_INTERNAL, c->status_pending ? -1 : (int)c->status,
+    return aiw__fail(err, AIW_INTERNAL, c->finished ? (int)c->status : -1,
                      "could not decode the response: %zu bytes that are not a valid %s message", len,
                      c->method->response->name);
   }
@@ -200,29 +271,42 @@ aiw_code aiw__call_take_message(aiw_call *c, ProtobufCMessage **out, aiw_error *
   return aiw__ok(err);
 }
 
-aiw_code aiw__call_recv_next(aiw_call *c, aiw_error *err) {
-  grpc_op op;
-  memset(&op, 0, sizeof op);
-  op.op = GRPC_OP_RECV_MESSAGE;
-  op.data.recv_message.recv_message = &c->recv_buffer;
-  c->recv_pending = 1;
-  grpc_call_error e = grpc_call_start_batch(c->call, &op, 1, &c->recv_tag, NULL);
-  if (e != GRPC_CALL_OK) {
-    c->recv_pending = 0;
-    grpc_call_cancel(c->call, NULL);
-    return aiw__fail(err, AIW_INTERNAL, -1, "grpc_call_start_batch (receive) failed (grpc_call_error %d)", (int)e);
+int aiw__call_take_bytes(aiw_call *c, grpc_slice *out, aiw_error *err) {
+  grpc_byte_buffer *bb = c->recv_buffer;
+  c->recv_buffer = NULL;
+  if (!bb) return 0;
+  grpc_byte_buffer_reader reader;
+  if (!grpc_byte_buffer_reader_init(&reader, bb)) {
+    grpc_byte_buffer_destroy(bb);
+    aiw__call_cancel(c, AIW_CANCEL_DECODE);
+    aiw__fail(err, AIW_INTERNAL, c->finished ? (int)c->status : -1,
+              "could not read the %s response (decompression failed)", c->method->name);
+    return -1;
   }
-  return AIW_OK;
+  /* A single slice is shared (a reference, no copy); otherwise one copy. */
+  grpc_slice *first = NULL;
+  if (reader.buffer_out->data.raw.slice_buffer.count == 1 && grpc_byte_buffer_reader_peek(&reader, &first))
+    *out = grpc_slice_ref(*first);
+  else
+    *out = grpc_byte_buffer_reader_readall(&reader);
+  grpc_byte_buffer_reader_destroy(&reader);
+  grpc_byte_buffer_destroy(bb);
+  return 1;
 }
 
 aiw_code aiw__call_result(aiw_call *c, aiw_error *err) {
   int reason = atomic_load(&c->cancel_reason);
   if (reason == AIW_CANCEL_CALLBACK)
     return aiw__fail(err, AIW_CALLBACK_ABORTED, AIW_CANCELLED,
-                     "the chunk callback returned non-zero; the stream was cancelled");
+                     "the callback returned non-zero; the stream was cancelled");
+  /* A stream cancelled before its consumer saw its end did not deliver
+   * everything, whatever the server had sent: never OK. */
+  int cancelled = reason != AIW_CANCEL_NONE && (c->status != GRPC_STATUS_OK || (c->streaming && !c->natural_end));
+  if (cancelled && reason == AIW_CANCEL_TOKEN)
+    return aiw__fail(err, AIW_CANCELLED, c->status, "cancelled by its cancel token");
+  if (cancelled && reason == AIW_CANCEL_CLIENT_CLOSED)
+    return aiw__fail(err, AIW_CANCELLED, c->status, "client is closed");
   if (c->status == GRPC_STATUS_OK) return aiw__ok(err);
-  if (reason == AIW_CANCEL_TOKEN) return aiw__fail(err, AIW_CANCELLED, c->status, "cancelled by its cancel token");
-  if (reason == AIW_CANCEL_CLIENT_CLOSED) return aiw__fail(err, AIW_CANCELLED, c->status, "client is closed");
   aiw_code code = (int)c->status > 0 && (int)c->status <= (int)AIW_UNAUTHENTICATED ? (aiw_code)c->status : AIW_UNKNOWN;
   size_t n = GRPC_SLICE_LENGTH(c->status_details);
   if (n > 0)
@@ -254,6 +338,17 @@ void aiw__call_release(aiw_call *c) {
   c->n_send_md = 0;
   if (c->call) grpc_call_unref(c->call);
   c->call = NULL;
+}
+
+aiw_code aiw__call_raw_outcome(aiw_call *c, grpc_slice *out, aiw_error *err) {
+  *out = grpc_empty_slice();
+  aiw_code rc = aiw__call_result(c, err);
+  if (rc != AIW_OK) return rc;
+  int got = aiw__call_take_bytes(c, out, err);
+  if (got < 0) return AIW_INTERNAL;
+  if (got == 0)
+    return aiw__fail(err, AIW_INTERNAL, 0, "the service ended the call with OK but sent no response");
+  return aiw__ok(err);
 }
 
 aiw_code aiw__call_unary_outcome(aiw_call *c, ProtobufCMessage **out, aiw_error *err) {

@@ -98,7 +98,9 @@ typedef struct chunk_adapter {
   void *userdata;
 } chunk_adapter;
 
-static int deliver_chunk(const ProtobufCMessage *msg, void *userdata) {
+static int deliver_chunk(const ProtobufCMessage *msg, const void *bytes, size_t len, void *userdata) {
+  (void)bytes;
+  (void)len;
   chunk_adapter *a = userdata;
   return a->fn((const aiw_chat_response *)msg, a->userdata);
 }
@@ -110,7 +112,21 @@ aiw_code aiw_chat_stream(aiw_client *client, const aiw_chat_request *req, const 
   if (!on_chunk) return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "aiw_chat_stream: on_chunk is NULL");
   if (!req->msg.query[0]) return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "ChatRequest.query is required");
   chunk_adapter a = {on_chunk, userdata};
-  return aiw__blocking_stream(client, AIW_METHOD_CHAT_STREAM, &req->msg.base, opts, deliver_chunk, &a, err);
+  return aiw__blocking_stream(client, &aiw__methods[AIW_METHOD_CHAT_STREAM], &(aiw_request){&req->msg.base, NULL, 0},
+                              opts, deliver_chunk, &a, err);
+}
+
+aiw_code aiw_chat_stream_start(aiw_client *client, const aiw_chat_request *req, const aiw_call_options *opts,
+                               aiw_queue *queue, void *tag, aiw_error *err) {
+  aiw_code rc = aiw__check_rpc_args(client, req, "aiw_chat_stream_start", err);
+  if (rc != AIW_OK) return rc;
+  if (!req->msg.query[0]) return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "ChatRequest.query is required");
+  return aiw__async_start(client, &aiw__methods[AIW_METHOD_CHAT_STREAM], 1,
+                          &(aiw_request){&req->msg.base, NULL, 0}, opts, queue, tag, err);
+}
+
+void aiw_chat_response_free(aiw_chat_response *chunk) {
+  if (chunk) protobuf_c_message_free_unpacked((ProtobufCMessage *)chunk, NULL);
 }
 
 #define CHUNK(c) ((const AiService__ChatResponse *)(c))

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 
 #include <grpc/grpc.h>
+#include <grpc/support/time.h>
 
 #include "aiw.h"
 #include "ai_service.pb-c.h"
@@ -78,13 +79,14 @@ struct aiw_call_options {
 
 /* ---- the call engine (call.c) -------------------------------------------- */
 
-/* One RPC of the AiWorker service. */
+/* One RPC method. The four of AiWorker are static (aiw__methods); a raw
+ * call has one of its own inside its aiw_call. */
 typedef struct aiw_method {
   const char *path; /* "/ai_service.AiWorker/GetEmbedding" */
-  const char *name; /* "GetEmbedding" */
-  const ProtobufCMessageDescriptor *response;
+  const char *name; /* "GetEmbedding"; a raw call of another service: its path */
+  const ProtobufCMessageDescriptor *response; /* NULL: raw, never decoded */
   int server_streaming;
-  int index; /* into the client's registered-call handles */
+  int index; /* into the client's registered-call handles; -1: not registered */
   /* Where the response reports success=false in-band; 0 when it cannot. */
   size_t success_offset, error_offset;
 } aiw_method;
@@ -132,11 +134,24 @@ typedef struct aiw_batch_tag {
   struct aiw_call *call;
 } aiw_batch_tag;
 
+/* What a call sends: a protobuf-c message to pack, or raw bytes (copied). */
+typedef struct aiw_request {
+  const ProtobufCMessage *message; /* NULL: raw bytes below */
+  const void *bytes;
+  size_t len;
+} aiw_request;
+
 /*
  * One RPC in flight. The engine builds the request, starts the batches,
  * decodes responses and releases everything in aiw__call_release; it does
  * not care which completion queue delivers its events (the blocking API
- * gives each call a queue of its own; an asynchronous API can share one).
+ * gives each call a queue of its own; the asynchronous one shares one).
+ *
+ * A unary call is one batch (send, receive, status). A stream is a first
+ * batch (send + first receive), then one receive per message, each started
+ * by its consumer through aiw__call_continue once the previous message was
+ * consumed; the status batch is started only after the end of the stream
+ * (or a cancel), so at most one batch of a call is ever outstanding.
  */
 typedef struct aiw_call {
   aiw_client *client;
@@ -144,6 +159,7 @@ typedef struct aiw_call {
   grpc_call *call;
   grpc_completion_queue *cq;
   aiw_cancel_token *token;
+  int streaming;      /* server streaming: receive until the end, then status */
 
   grpc_metadata *send_md;
   size_t n_send_md;
@@ -154,29 +170,47 @@ typedef struct aiw_call {
   grpc_status_code status;
   grpc_slice status_details;
   const char *error_string;
+  gpr_timespec deadline; /* monotonic; infinite when the options set none */
 
   aiw_batch_tag unary_tag, recv_tag, status_tag;
-  int recv_pending;   /* a RECV batch is outstanding */
-  int status_pending; /* the STATUS (or UNARY) batch is outstanding */
-  int end_of_stream;
-  int registered;     /* in the client's set */
+  int recv_pending;     /* a RECV batch is outstanding */
+  int status_started;   /* the STATUS (or UNARY) batch was started */
+  int finished;         /* its completion came: the status is known */
+  int end_of_stream;    /* a receive found no more messages */
+  int natural_end;      /* ... and no cancel had been asked for before */
+  int deadline_expired; /* DEADLINE_EXCEEDED at or after our own deadline */
+  int registered;       /* in the client's set */
 
   /* Set under the client's / token's lock when the library cancels. */
   _Atomic int cancel_reason; /* an aiw_cancel_reason */
 
   /* Membership of the client's set (every call) and the token's. */
   aiw_call_link client_link, token_link;
+
+  /* A raw call's own method when `method` points here; an unregistered
+   * path is copied into own_path (freed by the driver, with free()). */
+  aiw_method own_method;
+  char *own_path;
 } aiw_call;
 
 /*
- * aiw__call_start: validates the client state and options, packs `request`,
- * creates the grpc_call on `cq`, registers it with the client and the token
- * and starts its batches (unary: one batch; server streaming: send + first
- * receive, and status). On failure nothing is left to release.
+ * aiw__method_for_path: fills `m` for a raw call of `path` (borrowed: the
+ * call's start copies what it keeps): a registered method when the path is
+ * one of AiWorker's, else an unregistered one. INVALID_ARGUMENT for a NULL
+ * or malformed path.
  */
-aiw_code aiw__call_start(aiw_call *c, aiw_client *client, const aiw_method *method,
-                         const ProtobufCMessage *request, const aiw_call_options *opts,
-                         grpc_completion_queue *cq, aiw_error *err);
+aiw_code aiw__method_for_path(aiw_method *m, const char *path, int streaming, aiw_error *err);
+
+/*
+ * aiw__call_start: validates the client state and options, packs the
+ * request, creates the grpc_call on `cq`, registers it with the client and
+ * the token and starts its first batch. `method` is copied into the call
+ * when it is a raw one (response NULL). On failure nothing is outstanding:
+ * aiw__call_release is still needed.
+ */
+aiw_code aiw__call_start(aiw_call *c, aiw_client *client, const aiw_method *method, int streaming,
+                         const aiw_request *request, const aiw_call_options *opts, grpc_completion_queue *cq,
+                         aiw_error *err);
 
 /* aiw__call_on_event: feeds one completion (tag, success) to the call. */
 void aiw__call_on_event(aiw_call *c, aiw_batch_tag *tag, int success);
@@ -184,25 +218,42 @@ void aiw__call_on_event(aiw_call *c, aiw_batch_tag *tag, int success);
 /* 1 when nothing is outstanding and the status is known. */
 int aiw__call_done(const aiw_call *c);
 
+/*
+ * aiw__call_continue: after a stream's receive completed and its message
+ * (if any) was consumed: starts the next receive, or the status batch when
+ * the stream ended or a cancel was asked for. On a failure to start a
+ * batch the call is finished with an INTERNAL status.
+ */
+void aiw__call_continue(aiw_call *c);
+
 /* Takes the received message (NULL at end of stream) and decodes it;
  * on a decode failure returns AIW_INTERNAL and cancels the call. */
 aiw_code aiw__call_take_message(aiw_call *c, ProtobufCMessage **out, aiw_error *err);
 
-/* Starts the next RECV batch of a stream. */
-aiw_code aiw__call_recv_next(aiw_call *c, aiw_error *err);
+/* Takes the received message as bytes, without decoding: 1 and *out (a
+ * slice the caller unrefs) when there was one; 0 at end of stream; on a
+ * decompression failure -1 with `err` filled and the call cancelled. */
+int aiw__call_take_bytes(aiw_call *c, grpc_slice *out, aiw_error *err);
 
 /* Cancels the call for `reason` (first reason wins). Thread-safe. */
 void aiw__call_cancel(aiw_call *c, aiw_cancel_reason reason);
 
-/* The call's outcome from its status (after aiw__call_done). */
+/* The call's outcome from its status (after aiw__call_done): a stream
+ * cancelled before its consumer saw its natural end reports the cancel. */
 aiw_code aiw__call_result(aiw_call *c, aiw_error *err);
 
-/* The outcome of a finished unary call: the status, then the decoded
+/* The outcome of a finished typed unary call: the status, then the decoded
  * response (*out, owned by the caller on AIW_OK and AIW_SERVICE_ERROR),
  * then its in-band success flag. */
 aiw_code aiw__call_unary_outcome(aiw_call *c, ProtobufCMessage **out, aiw_error *err);
 
-/* Unregisters and releases everything the call holds. Always runs once. */
+/* The outcome of a finished raw unary call: the status, then the response
+ * bytes (*out, unref'd by the caller, on AIW_OK only). */
+aiw_code aiw__call_raw_outcome(aiw_call *c, grpc_slice *out, aiw_error *err);
+
+/* Unregisters and releases everything the call holds. Always runs once.
+ * A raw call's own_path stays (the completion still names its method):
+ * its driver frees it last. */
 void aiw__call_release(aiw_call *c);
 
 /* The in-band outcome of a decoded response: AIW_SERVICE_ERROR with the
@@ -211,27 +262,29 @@ aiw_code aiw__service_result(const aiw_method *method, const ProtobufCMessage *r
 
 /* ---- the asynchronous driver (async.c) ----------------------------------- */
 
-/* Starts a unary RPC on `queue` whose completion carries `tag`. */
-aiw_code aiw__async_start(aiw_client *client, int method, const ProtobufCMessage *request,
+/* Starts an RPC on `queue` whose completions carry `tag`. */
+aiw_code aiw__async_start(aiw_client *client, const aiw_method *method, int streaming, const aiw_request *request,
                           const aiw_call_options *opts, aiw_queue *queue, void *tag, aiw_error *err);
 
 /* ---- the blocking driver (blocking.c) ------------------------------------ */
 
-/* Per-message callback of a blocking streaming call: non-zero stops. */
-typedef int (*aiw__message_fn)(const ProtobufCMessage *msg, void *userdata);
+/* Per-message callback of a blocking streaming call: non-zero stops.
+ * Typed calls get `msg`; raw calls get `bytes`/`len` (msg NULL). */
+typedef int (*aiw__message_fn)(const ProtobufCMessage *msg, const void *bytes, size_t len, void *userdata);
 
 /*
  * aiw__blocking_unary: one unary RPC on a completion queue of its own.
- * *out owns the decoded response on AIW_OK and AIW_SERVICE_ERROR (free with
- * protobuf_c_message_free_unpacked), else is NULL.
+ * Typed (method->response set): *out owns the decoded response on AIW_OK
+ * and AIW_SERVICE_ERROR (free with protobuf_c_message_free_unpacked).
+ * Raw: *raw_out owns the bytes on AIW_OK (unref). Else both are left empty.
  */
-aiw_code aiw__blocking_unary(aiw_client *client, int method, const ProtobufCMessage *request,
-                             const aiw_call_options *opts, ProtobufCMessage **out, aiw_error *err);
+aiw_code aiw__blocking_unary(aiw_client *client, const aiw_method *method, const aiw_request *request,
+                             const aiw_call_options *opts, ProtobufCMessage **out, grpc_slice *raw_out,
+                             aiw_error *err);
 
 /* aiw__blocking_stream: one server-streaming RPC, `fn` per message. */
-aiw_code aiw__blocking_stream(aiw_client *client, int method, const ProtobufCMessage *request,
-                              const aiw_call_options *opts, aiw__message_fn fn, void *userdata,
-                              aiw_error *err);
+aiw_code aiw__blocking_stream(aiw_client *client, const aiw_method *method, const aiw_request *request,
+                              const aiw_call_options *opts, aiw__message_fn fn, void *userdata, aiw_error *err);
 
 /* ---- what the engine needs of clients and tokens (client.c, cancel_token.c) */
 

@@ -1,7 +1,7 @@
 # lib/lib.mk -- libaiw itself: generated protobuf-c code, the shared and the
 # static library, a sanitizer build for the tests, pkg-config file, install.
 
-LIB_VERSION  := 1.0.0
+LIB_VERSION  := 1.1.0
 LIB_SONAME   := libaiw.so.1
 LIB_DIR      := $(BUILD)/lib
 GEN_DIR      := $(BUILD)/gen

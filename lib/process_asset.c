@@ -65,7 +65,7 @@ aiw_code aiw_process_asset(aiw_client *client, const aiw_asset_request *req, con
   if (rc == AIW_OK) rc = check_request(req, err);
   if (rc != AIW_OK) return rc;
   ProtobufCMessage *msg;
-  rc = aiw__blocking_unary(client, AIW_METHOD_PROCESS_ASSET, &req->msg.base, opts, &msg, err);
+  rc = aiw__blocking_unary(client, &aiw__methods[AIW_METHOD_PROCESS_ASSET], &(aiw_request){&req->msg.base, NULL, 0}, opts, &msg, NULL, err);
   *out = (aiw_process_status *)msg;
   return rc;
 }
@@ -75,7 +75,7 @@ aiw_code aiw_process_asset_start(aiw_client *client, const aiw_asset_request *re
   aiw_code rc = aiw__check_rpc_args(client, req, "aiw_process_asset_start", err);
   if (rc == AIW_OK) rc = check_request(req, err);
   if (rc != AIW_OK) return rc;
-  return aiw__async_start(client, AIW_METHOD_PROCESS_ASSET, &req->msg.base, opts, queue, tag, err);
+  return aiw__async_start(client, &aiw__methods[AIW_METHOD_PROCESS_ASSET], 0, &(aiw_request){&req->msg.base, NULL, 0}, opts, queue, tag, err);
 }
 
 #define STATUS(s) ((const AiService__ProcessStatus *)(s))
