@@ -164,8 +164,8 @@ static aiw_completion *on_event(grpc_event ev) {
   if (tag->kind != AIW_BATCH_RECV) return finish(a);
   aiw_completion *m = message(a);
   if (m) return m;
-  aiw__call_continue(&a->call); /* the status, now that the stream ended */
-  return aiw__call_done(&a->call) ? finish(a) : NULL;
+  /* The status, now that the stream ended; after a start `a` may be gone. */
+  return aiw__call_continue(&a->call) ? NULL : finish(a);
 }
 
 static gpr_timespec deadline_in(int64_t timeout_ms) {
@@ -274,8 +274,9 @@ void aiw_completion_free(aiw_completion *c) {
   if (c->is_message) {
     /* The consumer is done with this message: read the next one (or, at
      * the end or after a cancel, the status). Its completion comes out of
-     * the queue like any other. */
-    aiw__call_continue(&a->call);
+     * the queue like any other. (0 -- no event will come -- needs gRPC to
+     * refuse even an empty batch: it cannot happen on a live call.) */
+    (void)aiw__call_continue(&a->call);
     return;
   }
   if (a->call.own_path) free(a->call.own_path);

@@ -206,25 +206,28 @@ void aiw__call_on_event(aiw_call *c, aiw_batch_tag *tag, int success) {
 
 int aiw__call_done(const aiw_call *c) { return c->finished && !c->recv_pending; }
 
-void aiw__call_continue(aiw_call *c) {
+int aiw__call_continue(aiw_call *c) {
   grpc_op op;
   memset(&op, 0, sizeof op);
-  int status_pending = 0;
+  int pending = 0;
   if (!c->end_of_stream && atomic_load(&c->cancel_reason) == AIW_CANCEL_NONE) {
     op.op = GRPC_OP_RECV_MESSAGE;
     op.data.recv_message.recv_message = &c->recv_buffer;
-    if (start_batch(c, &op, 1, &c->recv_tag, &c->recv_pending, NULL) == AIW_OK) return;
+    if (start_batch(c, &op, 1, &c->recv_tag, &c->recv_pending, NULL) == AIW_OK) return 1;
     c->end_of_stream = 1; /* cancelled by start_batch: go on to the status */
   }
-  if (c->status_started) return;
+  if (c->status_started) return 1;
   c->status_started = 1;
   status_op(c, &op);
-  if (start_batch(c, &op, 1, &c->status_tag, &status_pending, NULL) == AIW_OK) return;
-  /* No status will come: finish here. */
+  if (start_batch(c, &op, 1, &c->status_tag, &pending, NULL) == AIW_OK) return 1;
+  /* No status will come from gRPC: say INTERNAL, and let an empty batch
+   * (it completes at once) deliver the end like any other. */
   c->status = GRPC_STATUS_INTERNAL;
   grpc_slice_unref(c->status_details);
   c->status_details = grpc_slice_from_static_string("grpc_call_start_batch (status) failed");
+  if (grpc_call_start_batch(c->call, NULL, 0, &c->status_tag, NULL) == GRPC_CALL_OK) return 1;
   c->finished = 1;
+  return 0;
 }
 
 void aiw__call_cancel(aiw_call *c, aiw_cancel_reason reason) {

@@ -221,10 +221,13 @@ int aiw__call_done(const aiw_call *c);
 /*
  * aiw__call_continue: after a stream's receive completed and its message
  * (if any) was consumed: starts the next receive, or the status batch when
- * the stream ended or a cancel was asked for. On a failure to start a
- * batch the call is finished with an INTERNAL status.
+ * the stream ended or a cancel was asked for (a failure to start the
+ * status is reported as an INTERNAL status). Returns 1 when an event of the
+ * call will come -- and then `c` must not be touched any more: on a shared
+ * queue another thread may take that event and free the call -- or 0 when
+ * the call is finished already (no event will come).
  */
-void aiw__call_continue(aiw_call *c);
+int aiw__call_continue(aiw_call *c);
 
 /* Takes the received message (NULL at end of stream) and decodes it;
  * on a decode failure returns AIW_INTERNAL and cancels the call. */
