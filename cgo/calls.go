@@ -11,233 +11,203 @@ import (
 	"strings"
 	"sync"
 	"unsafe"
+
+	"google.golang.org/protobuf/proto"
 )
 
-// callBuf holds everything one call passes to C: the request arena, the
-// list items and the fixed request descriptors; for a unary call also the
-// channel its completion arrives on and the C block holding the answer.
-// Pooled; none of the C-visible parts holds a Go pointer.
+// The gRPC paths of the service, as C strings for the life of the process.
+var (
+	pathProcessAsset = C.CString("/ai_service.AiWorker/ProcessAsset")
+	pathChatStream   = C.CString("/ai_service.AiWorker/ChatStream")
+	pathGetEmbedding = C.CString("/ai_service.AiWorker/GetEmbedding")
+	pathVectorSearch = C.CString("/ai_service.AiWorker/VectorSearch")
+)
+
+// callBuf is what one call passes to C: the serialized request, the
+// metadata arena and its entries, and the error C fills. Pooled; none of it
+// holds a Go pointer, so cgo's pointer checks of it are cheap.
 type callBuf struct {
+	req   []byte
 	arena []byte
-	items []C.aiwgo_item
-	bad   string // the first field that cannot be represented
-
-	ch    chan C.aiwgo_event // 1-buffered; the poller sends the call's completion
-	block unsafe.Pointer     // C block of the completion (owner frees it through its poller)
-	owner *Client
-
-	cs *cState // a separate allocation: passed to C as plain pointers
+	md    []C.aiwgo_md
+	err   *C.aiw_error // a separate allocation: passed to C as a plain pointer
+	w     *waiter
 }
 
-// cState is the C-layout part of a callBuf. It holds no Go pointer, so cgo's
-// pointer check of a plain pointer into it is cheap (an argument written
-// &b.x.f would make cgo box -- copy -- the field on every call).
-type cState struct {
-	res    C.aiwgo_result
-	emb    C.aiwgo_embedding_req
-	search C.aiwgo_search_req
-	asset  C.aiwgo_asset_req
-	chat   C.aiwgo_chat_req
-}
-
-const arenaMax = 1 << 20 // arenas larger than this are not kept pooled
+const bufKeepMax = 1 << 20 // buffers larger than this are not kept pooled
 
 var bufPool = sync.Pool{New: func() interface{} {
-	return &callBuf{arena: make([]byte, 0, 1024), ch: make(chan C.aiwgo_event, 1), cs: new(cState)}
+	return &callBuf{req: make([]byte, 0, 256), arena: make([]byte, 0, 128), err: new(C.aiw_error), w: newWaiter()}
 }}
 
 func getBuf() *callBuf {
 	b := bufPool.Get().(*callBuf)
-	b.arena = append(b.arena[:0], 0) // offset 0 is an empty string
-	b.items = b.items[:0]
-	b.bad = ""
+	b.arena = b.arena[:0]
+	b.md = b.md[:0]
 	return b
 }
 
-// putBuf returns b to the pool; the answer's C block (already decoded) goes
-// to its client's poller to be freed on its next transition.
 func putBuf(b *callBuf) {
-	if b.block != nil {
-		b.owner.freeLater(b.block)
-		b.block, b.owner = nil, nil
+	if cap(b.req) > bufKeepMax {
+		b.req = make([]byte, 0, 256)
 	}
-	if cap(b.arena) > arenaMax {
-		b.arena = make([]byte, 0, 1024)
+	if cap(b.arena) > bufKeepMax {
+		b.arena = make([]byte, 0, 128)
 	}
 	bufPool.Put(b)
 }
 
-// str appends s and a NUL to the arena. protobuf-c strings end at a NUL, so
-// a string containing one cannot be sent: the call fails with
-// InvalidArgument naming the field.
-func (b *callBuf) str(field, s string) C.aiwgo_span {
-	if s == "" {
-		return C.aiwgo_span{}
+var marshalOpts = proto.MarshalOptions{}
+
+// prepare serializes req and ctx's metadata into b.
+func (b *callBuf) prepare(ctx context.Context, req proto.Message) error {
+	var err error
+	if b.req, err = marshalOpts.MarshalAppend(b.req[:0], req); err != nil {
+		return Errorf(InvalidArgument, "aiworker: cannot serialize the request: %v", err)
 	}
-	if strings.IndexByte(s, 0) >= 0 && b.bad == "" {
-		b.bad = field
-	}
-	off := len(b.arena)
-	b.arena = append(b.arena, s...)
-	b.arena = append(b.arena, 0)
-	return C.aiwgo_span{off: C.uint32_t(off), len: C.uint32_t(len(s))}
-}
-
-func (b *callBuf) bytes(p []byte) C.aiwgo_span {
-	off := len(b.arena)
-	b.arena = append(b.arena, p...)
-	b.arena = append(b.arena, 0)
-	return C.aiwgo_span{off: C.uint32_t(off), len: C.uint32_t(len(p))}
-}
-
-func (b *callBuf) raw(s string) C.aiwgo_span {
-	off := len(b.arena)
-	b.arena = append(b.arena, s...)
-	b.arena = append(b.arena, 0)
-	return C.aiwgo_span{off: C.uint32_t(off), len: C.uint32_t(len(s))}
-}
-
-// metadata adds ctx's request metadata as the first items.
-func (b *callBuf) metadata(ctx context.Context, call *C.aiwgo_call) {
 	md := outgoingMetadata(ctx)
 	for i := 0; i+1 < len(md); i += 2 {
-		it := C.aiwgo_item{a: b.str("metadata key", md[i])}
-		if strings.HasSuffix(md[i], "-bin") {
-			it.b = b.raw(md[i+1])
-			it.n = 1
-		} else {
-			it.b = b.str("metadata value", md[i+1])
+		k, v := md[i], md[i+1]
+		bin := strings.HasSuffix(k, "-bin")
+		if strings.IndexByte(k, 0) >= 0 || (!bin && strings.IndexByte(v, 0) >= 0) {
+			return Errorf(InvalidArgument, "aiworker: metadata %q contains a NUL byte", k)
 		}
-		b.items = append(b.items, it)
-	}
-	call.metadata_count = C.uint32_t(len(md) / 2)
-}
-
-// check reports a request that cannot be passed to C.
-func (b *callBuf) check() error {
-	if b.bad != "" {
-		return Errorf(InvalidArgument, "aiworker: %s contains a NUL byte", b.bad)
+		e := C.aiwgo_md{key_off: C.uint32_t(len(b.arena)), key_len: C.uint32_t(len(k))}
+		b.arena = append(append(b.arena, k...), 0)
+		e.value_off, e.value_len = C.uint32_t(len(b.arena)), C.uint32_t(len(v))
+		b.arena = append(append(b.arena, v...), 0)
+		if bin {
+			e.is_bin = 1
+		}
+		b.md = append(b.md, e)
 	}
 	if uint64(len(b.arena)) > 0xffffffff {
-		return Errorf(ResourceExhausted, "aiworker: request too large")
+		return Errorf(ResourceExhausted, "aiworker: metadata too large")
 	}
 	return nil
 }
 
-func (b *callBuf) arenaPtr() *C.char { return (*C.char)(unsafe.Pointer(&b.arena[0])) }
-
-func (b *callBuf) itemsPtr() *C.aiwgo_item {
-	if len(b.items) == 0 {
-		return nil
+// start starts the call prepared in b on the client's queue (one cgo
+// transition). token may be nil.
+func (c *Client) start(b *callBuf, tag C.uint64_t, path *C.char, streaming bool, token *C.aiw_cancel_token,
+	timeoutMS int64) C.aiw_code {
+	var req unsafe.Pointer
+	if len(b.req) > 0 {
+		req = unsafe.Pointer(&b.req[0])
 	}
-	return &b.items[0]
+	var arena *C.char
+	var md *C.aiwgo_md
+	if len(b.md) > 0 {
+		arena, md = (*C.char)(unsafe.Pointer(&b.arena[0])), &b.md[0]
+	}
+	wfr, st := C.int(0), C.int(0)
+	if c.opts.waitForReady {
+		wfr = 1
+	}
+	if streaming {
+		st = 1
+	}
+	return C.aiwgo_start(c.c, c.q, tag, path, st, token, C.int64_t(timeoutMS), wfr, req, C.size_t(len(b.req)),
+		arena, md, C.size_t(len(b.md)), b.err)
 }
 
-type rpcKind int
-
-const (
-	rpcEmbedding rpcKind = iota
-	rpcSearch
-	rpcAsset
-)
-
-// invoke makes the unary call prepared in b: one cgo transition starts it on
-// the client's queue, the client's poller delivers its completion on b.ch
-// (a cancelled ctx costs one more transition, cancelling the call's token).
-// On nil error or a ServiceError, data is the flattened answer (valid until
-// putBuf).
-func (c *Client) invoke(ctx context.Context, b *callBuf, kind rpcKind, call *C.aiwgo_call) (data []byte, err error) {
-	if err := b.check(); err != nil {
-		return nil, err
-	}
+// invoke makes one unary call: serialize, start (one transition), wait for
+// the poller to deliver the RESULT (a cancelled ctx costs one more
+// transition, cancelling the call's token), unmarshal the response straight
+// from C memory and free the completion (one transition).
+func (c *Client) invoke(ctx context.Context, path *C.char, req, resp proto.Message) error {
 	if err := ctx.Err(); err != nil {
-		return nil, ctxError(err)
+		return ctxError(err)
 	}
 	timeout, err := c.timeoutMS(ctx, true)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if !c.acquire() {
-		return nil, ErrClientClosed
+	b := getBuf()
+	defer putBuf(b)
+	if err := b.prepare(ctx, req); err != nil {
+		return err
+	}
+	b.w.stream = false
+	tag, ok := c.register(b.w, true)
+	if !ok {
+		return ErrClientClosed
 	}
 	defer c.calls.Done()
 	done := ctx.Done()
-	call.token = nil
+	var token *C.aiw_cancel_token
 	if done != nil {
-		if call.token, err = getToken(); err != nil {
-			return nil, err
+		if token, err = getToken(); err != nil {
+			c.unregister(tag)
+			return err
 		}
 	}
-	call.timeout_ms = C.int64_t(timeout)
-	call.wait_for_ready = 0
-	if c.opts.waitForReady {
-		call.wait_for_ready = 1
-	}
-	tag := c.addWaiter(b)
-	cs := b.cs
-	errp := &cs.res.err
-	var rc C.aiw_code
-	switch kind {
-	case rpcEmbedding:
-		req := &cs.emb
-		rc = C.aiwgo_get_embedding_start(c.c, c.q, tag, req, b.arenaPtr(), b.itemsPtr(), errp)
-	case rpcSearch:
-		req := &cs.search
-		rc = C.aiwgo_vector_search_start(c.c, c.q, tag, req, b.arenaPtr(), b.itemsPtr(), errp)
-	case rpcAsset:
-		req := &cs.asset
-		rc = C.aiwgo_process_asset_start(c.c, c.q, tag, req, b.arenaPtr(), b.itemsPtr(), errp)
-	}
-	if rc != C.AIW_OK {
-		c.dropWaiter(tag)
-		if call.token != nil {
-			putToken(call.token)
+	if rc := c.start(b, tag, path, false, token, timeout); rc != C.AIW_OK {
+		c.unregister(tag)
+		if token != nil {
+			putToken(token)
 		}
-		return nil, c.callError(ctx, rc, &b.cs.res.err)
+		return c.callError(ctx, rc, errMessage(b.err), false)
 	}
 	var ev C.aiwgo_event
-	if c.started(done == nil) {
-		c.lead(b)
-		ev = <-b.ch
-	} else if done == nil {
-		ev = <-b.ch
+	if done == nil {
+		ev = <-b.w.ch
 	} else {
 		select {
-		case ev = <-b.ch:
+		case ev = <-b.w.ch:
 		case <-done:
-			C.aiw_cancel_token_cancel(call.token)
-			ev = <-b.ch
-			C.aiw_cancel_token_reset(call.token) // pooled tokens are clean
+			C.aiw_cancel_token_cancel(token)
+			ev = <-b.w.ch
+			C.aiw_cancel_token_reset(token) // pooled tokens are clean
 		}
-		putToken(call.token)
+		putToken(token)
 	}
-	if ev.block != nil {
-		b.block, b.owner = unsafe.Pointer(ev.block), c
-	}
-	return eventResult(ctx, c, &ev)
+	return c.unaryResult(ctx, &ev, resp)
 }
 
-// eventResult maps a completion onto invoke's results.
-func eventResult(ctx context.Context, c *Client, ev *C.aiwgo_event) ([]byte, error) {
+// unaryResult turns a unary RESULT into invoke's outcome and frees it.
+func (c *Client) unaryResult(ctx context.Context, ev *C.aiwgo_event, resp proto.Message) error {
+	defer C.aiw_completion_free(ev.completion)
 	rc := C.aiw_code(ev.code)
-	var data []byte
-	msg := ""
-	if ev.block != nil {
-		all := unsafe.Slice((*byte)(unsafe.Pointer(ev.block)), int(ev.len)+int(ev.msg_len))
-		data = all[:ev.len:ev.len]
-		msg = string(all[ev.len:])
-	} else if rc == C.AIW_OUT_OF_MEMORY {
-		msg = "out of memory"
+	if rc != C.AIW_OK {
+		return c.callError(ctx, rc, C.GoStringN(ev.msg, C.int(ev.msg_len)), ev.deadline_expired != 0)
 	}
-	switch {
-	case (rc == C.AIW_OK || rc == C.AIW_SERVICE_ERROR) && len(data) == 0:
-		return nil, Errorf(Internal, "aiworker: a call ended with %s but no response", C.GoString(C.aiw_strerror(C.int(rc))))
-	case rc == C.AIW_OK:
-		return data, nil
-	case rc == C.AIW_SERVICE_ERROR:
-		return data, &Error{Code: ServiceError, Message: msg}
+	if err := unmarshalC(ev.data, ev.len, resp); err != nil {
+		return err
 	}
-	return nil, c.callErrorMsg(ctx, rc, msg)
+	return nil
+}
+
+// unmarshalC decodes a message from C memory; the result shares nothing
+// with it (the protobuf runtime copies strings and bytes).
+func unmarshalC(data *C.uint8_t, n C.uint32_t, m proto.Message) error {
+	var b []byte
+	if n > 0 {
+		b = unsafe.Slice((*byte)(unsafe.Pointer(data)), int(n))
+	}
+	if err := proto.Unmarshal(b, m); err != nil {
+		return Errorf(Internal, "could not decode the response: %d bytes that are not a valid %s message",
+			int(n), m.ProtoReflect().Descriptor().FullName())
+	}
+	return nil
+}
+
+// inBand is a response that reports failures in-band (success=false).
+type inBand interface {
+	GetSuccess() bool
+	GetError() string
+}
+
+// serviceError is the error of a response with success=false, else nil.
+func serviceError(r inBand) error {
+	if r.GetSuccess() {
+		return nil
+	}
+	msg := r.GetError()
+	if msg == "" {
+		msg = "the service answered success=false with no error text"
+	}
+	return &Error{Code: ServiceError, Message: msg}
 }
 
 func nilRequest(what string) error {
@@ -250,28 +220,14 @@ func (c *Client) GetEmbedding(ctx context.Context, req *EmbeddingRequest) (*Embe
 	if req == nil {
 		return nil, nilRequest("EmbeddingRequest")
 	}
-	if req.Image != nil && req.Text != "" {
-		return nil, Errorf(InvalidArgument, "aiworker: EmbeddingRequest sets both Text and Image (a oneof)")
+	if req.Content == nil {
+		return nil, Errorf(InvalidArgument, "EmbeddingRequest needs content: set text or image")
 	}
-	b := getBuf()
-	defer putBuf(b)
-	r := &b.cs.emb
-	*r = C.aiwgo_embedding_req{}
-	b.metadata(ctx, &r.call)
-	if req.Image != nil {
-		r.has_image = 1
-		r.image_data = b.bytes(req.Image.Data)
-		r.image_format = b.str("ImageData.Format", req.Image.Format)
-	} else if req.Text != "" {
-		r.has_text = 1
-		r.text = b.str("EmbeddingRequest.Text", req.Text)
-	}
-	r._type = C.int32_t(req.Type)
-	data, err := c.invoke(ctx, b, rpcEmbedding, &r.call)
-	if data == nil {
+	resp := new(EmbeddingResponse)
+	if err := c.invoke(ctx, pathGetEmbedding, req, resp); err != nil {
 		return nil, err
 	}
-	return parseEmbedding(data), err
+	return resp, serviceError(resp)
 }
 
 // VectorSearch calls AiWorker.VectorSearch. A response with success=false is
@@ -280,24 +236,14 @@ func (c *Client) VectorSearch(ctx context.Context, req *SearchRequest) (*SearchR
 	if req == nil {
 		return nil, nilRequest("SearchRequest")
 	}
-	b := getBuf()
-	defer putBuf(b)
-	r := &b.cs.search
-	*r = C.aiwgo_search_req{}
-	b.metadata(ctx, &r.call)
-	r.query = b.str("SearchRequest.Query", req.Query)
-	r._type = C.int32_t(req.Type)
-	r.limit = C.int32_t(req.Limit)
-	r.threshold = C.float(req.Threshold)
-	for _, f := range req.Filters {
-		b.items = append(b.items, C.aiwgo_item{a: b.str("SearchRequest.Filters", f)})
+	if req.Query == "" {
+		return nil, Errorf(InvalidArgument, "SearchRequest.query is required")
 	}
-	r.filter_count = C.uint32_t(len(req.Filters))
-	data, err := c.invoke(ctx, b, rpcSearch, &r.call)
-	if data == nil {
+	resp := new(SearchResponse)
+	if err := c.invoke(ctx, pathVectorSearch, req, resp); err != nil {
 		return nil, err
 	}
-	return parseSearch(data), err
+	return resp, serviceError(resp)
 }
 
 // ProcessAsset calls AiWorker.ProcessAsset. A response with success=false is
@@ -306,32 +252,15 @@ func (c *Client) ProcessAsset(ctx context.Context, req *AssetRequest) (*ProcessS
 	if req == nil {
 		return nil, nilRequest("AssetRequest")
 	}
-	b := getBuf()
-	defer putBuf(b)
-	r := &b.cs.asset
-	*r = C.aiwgo_asset_req{}
-	b.metadata(ctx, &r.call)
-	r.asset_id = b.str("AssetRequest.AssetId", req.AssetId)
-	r.file_path = b.str("AssetRequest.FilePath", req.FilePath)
-	r.mime_type = b.str("AssetRequest.MimeType", req.MimeType)
-	if o := req.Options; o != nil {
-		r.has_options = 1
-		r.enable_ocr = cbool(o.EnableOcr)
-		r.enable_caption = cbool(o.EnableCaption)
-		r.enable_embedding = cbool(o.EnableEmbedding)
-		r.enable_summary = cbool(o.EnableSummary)
-		r.max_chunk_size = C.int32_t(o.MaxChunkSize)
+	for _, f := range [...]struct{ name, v string }{{"asset_id", req.AssetId}, {"file_path", req.FilePath},
+		{"mime_type", req.MimeType}} {
+		if f.v == "" {
+			return nil, Errorf(InvalidArgument, "AssetRequest.%s is required", f.name)
+		}
 	}
-	data, err := c.invoke(ctx, b, rpcAsset, &r.call)
-	if data == nil {
+	resp := new(ProcessStatus)
+	if err := c.invoke(ctx, pathProcessAsset, req, resp); err != nil {
 		return nil, err
 	}
-	return parseProcess(data), err
-}
-
-func cbool(v bool) C.int32_t {
-	if v {
-		return 1
-	}
-	return 0
+	return resp, serviceError(resp)
 }

@@ -6,6 +6,9 @@
 #                   ASan+UBSan libaiw) + sanitizer self-tests; ends with
 #                   `N passed, M failed`
 #   make bench-go   the Go benchmarks (unary and streaming, with allocations)
+#   make gen-go     regenerate cgo/ai_service.pb.go from idl/ai_service.proto
+#                   (committed, so that `go build` from another module works)
+#   make check-generated  the committed file is what the .proto gives today
 
 CGO_DIR       := cgo
 CGO_BUILD     := $(BUILD)/cgo
@@ -15,7 +18,7 @@ CGO_GOENV      = GOFLAGS=-mod=mod GOPROXY=off CGO_ENABLED=1 GOCACHE=$(abspath $(
 	PKG_CONFIG_PATH=$(abspath $(dir $(LIB_PC)))
 CGO_BENCHTIME ?= 2s
 
-.PHONY: cgo test-go bench-go
+.PHONY: cgo test-go bench-go gen-go check-generated
 all: cgo
 
 cgo: $(CGO_BUILD)/.built
@@ -41,3 +44,10 @@ test-go: $(LIB_SO_LINK) $(LIB_PC) $(SAN_LIB_SO) $(CGO_ASAN_PC) | $(DEPS_STAMP)
 
 bench-go: $(LIB_SO_LINK) $(LIB_PC) | $(DEPS_STAMP)
 	cd $(CGO_DIR) && $(CGO_GOENV) go test -run '^$$' -bench . -benchmem -benchtime $(CGO_BENCHTIME)
+
+gen-go: | $(DEPS_STAMP)
+	protoc -Iidl --go_out=$(CGO_DIR) --go_opt=paths=source_relative \
+		--go_opt=Mai_service.proto="github.com/thinkbank/libaiw/cgo;aiworker" idl/ai_service.proto
+
+check-generated: | $(DEPS_STAMP)
+	@bash $(CGO_DIR)/check_generated.sh

@@ -11,7 +11,6 @@ import "C"
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"sync"
 	"time"
 	"unsafe"
@@ -68,33 +67,28 @@ func WithUserAgent(ua string) Option { return func(o *dialOptions) { o.userAgent
 // Client is a client of ai_service.AiWorker over one gRPC channel. It is safe
 // for concurrent use by any number of goroutines.
 type Client struct {
-	c      *C.aiw_client
-	q      *C.aiw_queue // the completion queue of all its unary calls
-	target string
-	opts   dialOptions
+	c       *C.aiw_client
+	q       *C.aiw_queue  // the completion queue of all its calls
+	pollMem *C.aiwgo_poll // the poller's arrays, in C memory
+	target  string
+	opts    dialOptions
 
-	mu         sync.Mutex
-	closed     bool
-	calls      sync.WaitGroup
-	closeStart chan struct{} // closed when Close begins: wakes streams waiting on a reader
-	closeDone  chan struct{}
-
-	// Unary calls in flight (async.go), under mu: the waiting calls by tag,
-	// free tags, the calls started and not yet delivered, whether a poller
-	// goroutine runs, and answer blocks waiting to be freed by it.
-	slots     []*callBuf
+	mu        sync.Mutex
+	closed    bool
+	slots     []*waiter // the calls in flight by tag (loop.go)
 	freeSlots []uint64
-	pending   int
-	running   bool
-	toFree    []unsafe.Pointer
-	pollers   sync.WaitGroup
-	ps        *pollState // the running poller's (goroutine or leading caller)
+	active    int            // calls started whose RESULT was not delivered yet
+	idle      chan struct{}  // closed when active drops to 0 (set by Close)
+	calls     sync.WaitGroup // unary calls inside the API (they free their completion)
+	pollDone  chan struct{}
+	closeDone chan struct{}
 }
 
 // Dial makes a client for target (any gRPC target: host:port,
 // dns:///host:port, ipv4:a:p,b:p, unix:/path). Connecting is lazy: an
 // unreachable server is reported by the first call (Unavailable, unless
-// WithWaitForReady). Close the client when done with it.
+// WithWaitForReady). Close the client when done with it: it holds one
+// goroutine (its poller, waiting in C on an OS thread of its own).
 func Dial(target string, opts ...Option) (*Client, error) {
 	o := dialOptions{maxRecv: 4 << 20}
 	for _, f := range opts {
@@ -153,13 +147,18 @@ func Dial(target string, opts ...Option) (*Client, error) {
 		return nil, &Error{Code: mapCode(rc), Message: errMessage(&cerr)}
 	}
 	q := C.aiw_queue_new()
-	if q == nil {
+	p := C.aiwgo_poll_new(pollBatch)
+	if q == nil || p == nil {
+		C.aiw_queue_free(q)
+		C.aiwgo_poll_free(p)
 		C.aiw_client_free(cc)
 		return nil, Errorf(ResourceExhausted, "aiworker: out of memory")
 	}
-	c := &Client{c: cc, q: q, target: target, opts: o, closeStart: make(chan struct{}), closeDone: make(chan struct{}), ps: new(pollState)}
-	// A safety net only: a Client that became unreachable has no call running.
-	runtime.SetFinalizer(c, (*Client).Close)
+	c := &Client{c: cc, q: q, pollMem: p, target: target, opts: o, pollDone: make(chan struct{}),
+		closeDone: make(chan struct{})}
+	go c.poll()
+	// A safety net only: the poller holds c, so this runs only for a
+	// client that was never used... and never, while the poller runs.
 	return c, nil
 }
 
@@ -185,12 +184,12 @@ func noNUL(ss ...string) error {
 func (c *Client) Target() string { return c.target }
 
 // Close cancels every call running through the client (they return
-// Canceled promptly), waits for them to return, and releases the client.
-// Calls made afterwards fail with ErrClientClosed (code Canceled). Close is
-// idempotent and safe to call from any goroutine, also while calls run; it
-// always returns nil. A ChatStream whose reader stopped reading ends with
-// ErrClientClosed. Do not call Close from inside a ChatStreamFunc function:
-// it would wait for that very call.
+// Canceled promptly, with ErrClientClosed), waits for them to end, and
+// releases the client. Calls made afterwards fail with ErrClientClosed.
+// Close is idempotent and safe to call from any goroutine, also while calls
+// and streams run, also from inside a ChatStreamFunc function; it always
+// returns nil. A stream whose final message was not read yet ends with an
+// error from Recv, never io.EOF.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -199,22 +198,33 @@ func (c *Client) Close() error {
 		return nil
 	}
 	c.closed = true
-	close(c.closeStart)
+	// Messages delivered to streams but not read yet: free them, so that
+	// their (cancelled) streams can end. Later ones the poller frees.
+	var unread []*C.aiw_completion
+	for _, w := range c.slots {
+		if w != nil && w.stream {
+			unread = w.takeUnread(unread)
+		}
+	}
+	idle := make(chan struct{})
+	if c.active == 0 {
+		close(idle)
+	} else {
+		c.idle = idle
+	}
 	c.mu.Unlock()
-	runtime.SetFinalizer(c, nil)
-	C.aiw_client_close(c.c) // in-flight calls end CANCELLED; their completions still come
+	C.aiw_client_close(c.c) // every call ends CANCELLED; its RESULT still comes
+	for _, m := range unread {
+		C.aiw_completion_free(m)
+	}
+	<-idle
 	c.calls.Wait()
-	C.aiw_queue_shutdown(c.q) // every call was delivered: a lingering poller leaves
-	c.pollers.Wait()
-	c.mu.Lock()
-	left := c.toFree
-	c.toFree = nil
-	c.mu.Unlock()
-	freeAll(left)
+	C.aiw_queue_shutdown(c.q) // nothing is active: the poller gets SHUTDOWN and leaves
+	<-c.pollDone
 	C.aiw_queue_free(c.q)
-	c.q = nil
+	C.aiwgo_poll_free(c.pollMem)
 	C.aiw_client_free(c.c)
-	c.c = nil
+	c.q, c.pollMem, c.c = nil, nil, nil
 	close(c.closeDone)
 	return nil
 }
@@ -227,19 +237,8 @@ func (c *Client) closing() bool {
 	return c.closed
 }
 
-// acquire registers a call; false once the client is closed.
-func (c *Client) acquire() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return false
-	}
-	c.calls.Add(1)
-	return true
-}
-
 // ---------------------------------------------------------------------------
-// Cancel tokens and context watchers
+// Cancel tokens
 
 const tokenBatch = 16
 const tokenPoolMax = 1024
@@ -287,64 +286,6 @@ func drainTokenPool() {
 	tokenPool.free = nil
 }
 
-// watcher cancels a call's token when its context is done.
-type watcher struct {
-	token *C.aiw_cancel_token
-	stop  chan struct{}
-	fired chan bool
-}
-
-var watcherPool = sync.Pool{New: func() interface{} {
-	return &watcher{stop: make(chan struct{}, 1), fired: make(chan bool, 1)}
-}}
-
-// watch returns nil for a context that can never be done.
-func watch(ctx context.Context) (*watcher, error) {
-	done := ctx.Done()
-	if done == nil {
-		return nil, nil
-	}
-	t, err := getToken()
-	if err != nil {
-		return nil, err
-	}
-	w := watcherPool.Get().(*watcher)
-	w.token = t
-	go w.run(done)
-	return w, nil
-}
-
-func (w *watcher) run(done <-chan struct{}) {
-	select {
-	case <-done:
-		C.aiw_cancel_token_cancel(w.token)
-		w.fired <- true
-	case <-w.stop:
-		w.fired <- false
-	}
-}
-
-// end stops the watcher and waits for it; only then is the call's token
-// surely unused, and it goes back to the pool -- reset first (one extra
-// transition) if the watcher cancelled it, so pooled tokens are always clean.
-func (w *watcher) end() {
-	if w == nil {
-		return
-	}
-	w.stop <- struct{}{}
-	fired := <-w.fired
-	select { // drain the stop signal if the watcher left through done
-	case <-w.stop:
-	default:
-	}
-	if fired {
-		C.aiw_cancel_token_reset(w.token)
-	}
-	putToken(w.token)
-	w.token = nil
-	watcherPool.Put(w)
-}
-
 // ---------------------------------------------------------------------------
 // Errors from C
 
@@ -375,34 +316,24 @@ func mapCode(rc C.aiw_code) Code {
 	return Unknown
 }
 
-// callError is the error of a call that ended with rc. A call that its
-// context ended reports the context's error (Unwrap gives it).
-func (c *Client) callError(ctx context.Context, rc C.aiw_code, e *C.aiw_error) error {
-	return c.callErrorMsg(ctx, rc, errMessage(e))
-}
-
-// deadlineSlack: how early gRPC may report a ctx's deadline as exceeded.
-const deadlineSlack = 5 * time.Millisecond
-
-// callErrorMsg is callError with the library's message as a string.
-func (c *Client) callErrorMsg(ctx context.Context, rc C.aiw_code, msg string) error {
+// callError is the error of a call that ended with rc and message msg. A
+// call that its context ended reports the context's error (Unwrap gives
+// it): a cancel whose context is done, and a DEADLINE_EXCEEDED that libaiw
+// says its own deadline caused (deadlineExpired) when that deadline was the
+// context's. A DEADLINE_EXCEEDED the server sent keeps its own message.
+func (c *Client) callError(ctx context.Context, rc C.aiw_code, msg string, deadlineExpired bool) error {
 	if rc == C.AIW_CANCELLED && ctx.Err() == nil && c.closing() {
 		return ErrClientClosed
 	}
-	if rc == C.AIW_CANCELLED || rc == C.AIW_DEADLINE_EXCEEDED {
+	if rc == C.AIW_CANCELLED {
 		if err := ctx.Err(); err != nil {
 			return ctxError(err)
 		}
-		// A ctx with a deadline gives the call its deadline (timeoutMS). gRPC
-		// may see it expire a little before ctx.Err() does (its own clock
-		// and timers); within deadlineSlack it is the ctx's. Earlier, the
-		// DEADLINE_EXCEEDED is the server's own, with its own message.
-		if d, ok := ctx.Deadline(); ok && rc == C.AIW_DEADLINE_EXCEEDED && time.Until(d) < deadlineSlack {
+	}
+	if rc == C.AIW_DEADLINE_EXCEEDED && deadlineExpired {
+		if _, ok := ctx.Deadline(); ok {
 			return ctxError(context.DeadlineExceeded)
 		}
-	}
-	if rc == C.AIW_RECURSIVE_API_CALL {
-		msg = "aiworker: a call was started from inside a ChatStreamFunc callback (use ChatStream): " + msg
 	}
 	return &Error{Code: mapCode(rc), Message: msg}
 }
