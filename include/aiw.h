@@ -197,7 +197,8 @@ AIW_API aiw_code aiw_client_options_set_max_send_size(aiw_client_options *opts, 
  * may be NULL: root_certs_pem NULL means gRPC's default roots; cert_chain_pem
  * and private_key_pem together enable mutual TLS (one without the other is
  * INVALID_ARGUMENT). aiw_client_options_set_server_name overrides the name
- * checked against the server's certificate (copied; NULL clears it).
+ * checked against the server's certificate (copied; NULL clears it; an
+ * empty name or one longer than 255 bytes is INVALID_ARGUMENT).
  */
 AIW_API aiw_code aiw_client_options_set_tls(aiw_client_options *opts, const char *root_certs_pem,
                                             const char *cert_chain_pem, const char *private_key_pem);
@@ -214,6 +215,9 @@ AIW_API aiw_code aiw_client_options_set_user_agent(aiw_client_options *opts, con
  * gRPC target: host:port, dns:///host:port, ipv4:a:p,b:p, unix:/path).
  * `opts` is read during the call only and may be NULL for defaults.
  * Connecting is lazy: an unreachable server is reported by the first call.
+ * A port that is not a number from 1 to 65535 (host:99999, host:-1, in a
+ * plain, dns: or ipv4:/ipv6: target) is INVALID_ARGUMENT here: gRPC would
+ * wrap it around to another port.
  * On success *out owns a client, free it with aiw_client_free. On failure
  * *out is NULL and the code is INVALID_ARGUMENT (NULL or empty target, bad
  * options), OUT_OF_MEMORY, or RECURSIVE_API_CALL (called from inside a
@@ -807,6 +811,28 @@ AIW_API const void *aiw_completion_message(const aiw_completion *completion, siz
 
 /* aiw_free: frees memory the library handed over with "free with aiw_free". NULL-safe. */
 AIW_API void aiw_free(void *p);
+
+/*
+ * String getters with lengths. A proto3 string may contain NUL bytes; the
+ * getters above return C strings, which end at the first one. Each
+ * `aiw_X_field_with_len` returns the same pointer as `aiw_X_field`
+ * (borrowed the same way; "" for a NULL object, NULL where that getter
+ * returns NULL) and stores in *len (may be NULL) the string's whole length
+ * in bytes, NULs included; the bytes are followed by a NUL. Any thread that
+ * may read the object.
+ */
+AIW_API const char *aiw_chat_response_chunk_with_len(const aiw_chat_response *chunk, size_t *len);
+AIW_API const char *aiw_process_status_error_with_len(const aiw_process_status *status, size_t *len);
+AIW_API const char *aiw_embedding_response_error_with_len(const aiw_embedding_response *resp, size_t *len);
+AIW_API const char *aiw_search_response_error_with_len(const aiw_search_response *resp, size_t *len);
+AIW_API const char *aiw_search_result_asset_id_with_len(const aiw_search_result *result, size_t *len);
+AIW_API const char *aiw_search_result_caption_with_len(const aiw_search_result *result, size_t *len);
+AIW_API const char *aiw_search_result_mime_type_with_len(const aiw_search_result *result, size_t *len);
+AIW_API const char *aiw_search_result_thumbnail_url_with_len(const aiw_search_result *result, size_t *len);
+AIW_API const char *aiw_search_result_metadata_key_with_len(const aiw_search_result *result, size_t i,
+                                                            size_t *len);
+AIW_API const char *aiw_search_result_metadata_value_with_len(const aiw_search_result *result, size_t i,
+                                                              size_t *len);
 
 #ifdef __cplusplus
 }

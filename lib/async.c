@@ -261,7 +261,7 @@ aiw_chat_response *aiw_completion_take_chat_response(aiw_completion *c) {
 }
 
 static void clear(aiw_completion *c) {
-  if (c->response) protobuf_c_message_free_unpacked(c->response, NULL);
+  if (c->response) aiw__decoded_free(c->response);
   c->response = NULL;
   if (c->has_bytes) grpc_slice_unref(c->bytes);
   c->has_bytes = 0;

@@ -57,7 +57,7 @@ static aiw_code deliver(aiw_call *c, aiw__message_fn fn, void *userdata, aiw_err
     aiw__enter_callback();
     stop = fn(msg, NULL, 0, userdata);
     aiw__leave_callback();
-    protobuf_c_message_free_unpacked(msg, NULL);
+    aiw__decoded_free(msg);
   } else {
     grpc_slice bytes;
     int got = aiw__call_take_bytes(c, &bytes, err);

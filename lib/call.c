@@ -255,11 +255,11 @@ aiw_code aiw__call_take_message(aiw_call *c, ProtobufCMessage **out, aiw_error *
   grpc_slice *first = NULL;
   if (reader.buffer_out->data.raw.slice_buffer.count == 1 && grpc_byte_buffer_reader_peek(&reader, &first)) {
     len = GRPC_SLICE_LENGTH(*first);
-    msg = protobuf_c_message_unpack(c->method->response, NULL, len, GRPC_SLICE_START_PTR(*first));
+    msg = aiw__decode(c->method->response, GRPC_SLICE_START_PTR(*first), len);
   } else {
     grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
     len = GRPC_SLICE_LENGTH(all);
-    msg = protobuf_c_message_unpack(c->method->response, NULL, len, GRPC_SLICE_START_PTR(all));
+    msg = aiw__decode(c->method->response, GRPC_SLICE_START_PTR(all), len);
     grpc_slice_unref(all);
   }
   grpc_byte_buffer_reader_destroy(&reader);

@@ -126,13 +126,16 @@ aiw_code aiw_chat_stream_start(aiw_client *client, const aiw_chat_request *req, 
 }
 
 void aiw_chat_response_free(aiw_chat_response *chunk) {
-  if (chunk) protobuf_c_message_free_unpacked((ProtobufCMessage *)chunk, NULL);
+  if (chunk) aiw__decoded_free((ProtobufCMessage *)chunk);
 }
 
 #define CHUNK(c) ((const AiService__ChatResponse *)(c))
 
 const char *aiw_chat_response_chunk(const aiw_chat_response *c) {
   return c && CHUNK(c)->chunk ? CHUNK(c)->chunk : "";
+}
+const char *aiw_chat_response_chunk_with_len(const aiw_chat_response *c, size_t *len) {
+  return aiw__string_with_len(c ? CHUNK(c)->chunk : NULL, len);
 }
 int aiw_chat_response_is_final(const aiw_chat_response *c) { return c ? CHUNK(c)->is_final : 0; }
 size_t aiw_chat_response_source_count(const aiw_chat_response *c) { return c ? CHUNK(c)->n_sources : 0; }

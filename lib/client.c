@@ -21,12 +21,57 @@ static grpc_channel_credentials *make_credentials(const aiw_client_options *opts
   return grpc_ssl_credentials_create(opts->root_certs_pem, opts->cert_chain_pem ? &pair : NULL, NULL, NULL);
 }
 
+/* 1 when `addr` (one address, no scheme) has no port or a port 1..65535. */
+static int port_ok(const char *addr, size_t len) {
+  const char *colon = NULL;
+  if (len > 0 && addr[0] == '[') { /* [v6]:port */
+    const char *close = memchr(addr, ']', len);
+    if (!close) return 1;
+    if ((size_t)(close - addr) + 1 == len) return 1;
+    if (close[1] != ':') return 1;
+    colon = close + 1;
+  } else {
+    const char *first = memchr(addr, ':', len);
+    if (!first) return 1;
+    if (memchr(first + 1, ':', len - (size_t)(first - addr) - 1)) return 1; /* bare IPv6: not ours to judge */
+    colon = first;
+  }
+  const char *p = colon + 1, *end = addr + len;
+  if (p == end || end - p > 5) return 0;
+  long port = 0;
+  for (; p < end; p++) {
+    if (*p < '0' || *p > '9') return 0;
+    port = port * 10 + (*p - '0');
+  }
+  return port >= 1 && port <= 65535;
+}
+
+/* Checks the ports of a target gRPC would otherwise wrap around. */
+static int target_ports_ok(const char *target) {
+  const char *list = target;
+  int several = 0;
+  if (strncmp(target, "dns:///", 7) == 0) list = target + 7;
+  else if (strncmp(target, "dns:", 4) == 0) list = target + 4;
+  else if (strncmp(target, "ipv4:", 5) == 0 || strncmp(target, "ipv6:", 5) == 0) list = target + 5, several = 1;
+  else if (strchr(target, '/') || strncmp(target, "unix:", 5) == 0) return 1; /* other schemes: theirs */
+  for (;;) {
+    const char *comma = several ? strchr(list, ',') : NULL;
+    size_t len = comma ? (size_t)(comma - list) : strlen(list);
+    if (!port_ok(list, len)) return 0;
+    if (!comma) return 1;
+    list = comma + 1;
+  }
+}
+
 aiw_code aiw_client_new(const char *target, const aiw_client_options *opts, aiw_client **out, aiw_error *err) {
   if (out) *out = NULL;
   if (!out) return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "aiw_client_new: out is NULL");
   if (!target || !*target) return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "aiw_client_new: target is NULL or empty");
   if (aiw__in_callback())
     return aiw__fail(err, AIW_RECURSIVE_API_CALL, -1, "aiw_client_new called from inside a libaiw callback");
+  if (!target_ports_ok(target))
+    return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "aiw_client_new: target \"%s\" has a port outside 1..65535",
+                     target);
 
   aiw_client *c = calloc(1, sizeof *c);
   if (!c || !(c->target = strdup(target)) || !aiw__call_set_init(&c->calls)) {

@@ -66,6 +66,9 @@ aiw_code aiw_client_options_set_tls(aiw_client_options *opts, const char *root_c
 
 aiw_code aiw_client_options_set_server_name(aiw_client_options *opts, const char *name) {
   if (!opts) return AIW_INVALID_ARGUMENT;
+  /* gRPC core aborts the process on the first call for an empty name or
+   * one longer than a DNS name can be (255 bytes). */
+  if (name && (!name[0] || strlen(name) > 255)) return AIW_INVALID_ARGUMENT;
   return replace_optional(&opts->server_name, name);
 }
 

@@ -55,14 +55,26 @@ int aiw_http_status(int code) {
   return info ? info->http_status : 500;
 }
 
+/* A message truncated to the buffer must not end in half a UTF-8
+ * character: drop the bytes of an incomplete last sequence. */
+static void cut_at_character(char *msg) {
+  size_t n = strlen(msg), start = n;
+  while (start > 0 && ((unsigned char)msg[start - 1] & 0xC0) == 0x80 && n - start < 3) start--;
+  if (start == 0) return;
+  unsigned char lead = (unsigned char)msg[start - 1];
+  size_t want = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+  if (lead >= 0x80 && n - (start - 1) < want) msg[start - 1] = '\0';
+}
+
 aiw_code aiw__fail(aiw_error *err, aiw_code code, int grpc_status, const char *fmt, ...) {
   if (err) {
     err->code = code;
     err->grpc_status = grpc_status;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    int n = vsnprintf(err->message, sizeof err->message, fmt, ap);
     va_end(ap);
+    if (n >= (int)sizeof err->message) cut_at_character(err->message);
   }
   return code;
 }

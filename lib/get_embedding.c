@@ -118,6 +118,9 @@ int aiw_embedding_response_success(const aiw_embedding_response *r) { return r ?
 const char *aiw_embedding_response_error(const aiw_embedding_response *r) {
   return r && RESP(r)->error ? RESP(r)->error : "";
 }
+const char *aiw_embedding_response_error_with_len(const aiw_embedding_response *r, size_t *len) {
+  return aiw__string_with_len(r ? RESP(r)->error : NULL, len);
+}
 void aiw_embedding_response_free(aiw_embedding_response *r) {
-  if (r) protobuf_c_message_free_unpacked((ProtobufCMessage *)r, NULL);
+  if (r) aiw__decoded_free((ProtobufCMessage *)r);
 }

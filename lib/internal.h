@@ -40,6 +40,18 @@ void aiw__free_string(char *s);
 /* Appends a copy of `value` to a growable string array. */
 aiw_code aiw__append_string(char ***array, size_t *n, const char *value);
 
+/* ---- decoded responses (decode.c) ----------------------------------------- */
+
+/* Decodes `len` bytes as `desc` (NULL when they are not a valid message);
+ * free with aiw__decoded_free (NULL-safe). */
+ProtobufCMessage *aiw__decode(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len);
+void aiw__decoded_free(ProtobufCMessage *msg);
+/* The length in bytes (NULs included) of a string of a decoded message. */
+size_t aiw__decoded_strlen(const char *s);
+/* A decoded string for a `_with_len` getter: "" for NULL, *len (may be
+ * NULL) its length (search_result.c). */
+const char *aiw__string_with_len(const char *s, size_t *len);
+
 /* ---- callbacks (runtime.c) ------------------------------------------------ */
 
 /* Non-zero while this thread is inside a libaiw callback. */
@@ -278,7 +290,7 @@ typedef int (*aiw__message_fn)(const ProtobufCMessage *msg, const void *bytes, s
 /*
  * aiw__blocking_unary: one unary RPC on a completion queue of its own.
  * Typed (method->response set): *out owns the decoded response on AIW_OK
- * and AIW_SERVICE_ERROR (free with protobuf_c_message_free_unpacked).
+ * and AIW_SERVICE_ERROR (free with aiw__decoded_free).
  * Raw: *raw_out owns the bytes on AIW_OK (unref). Else both are left empty.
  */
 aiw_code aiw__blocking_unary(aiw_client *client, const aiw_method *method, const aiw_request *request,

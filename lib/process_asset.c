@@ -83,10 +83,13 @@ int aiw_process_status_success(const aiw_process_status *s) { return s ? STATUS(
 const char *aiw_process_status_error(const aiw_process_status *s) {
   return s && STATUS(s)->error ? STATUS(s)->error : "";
 }
+const char *aiw_process_status_error_with_len(const aiw_process_status *s, size_t *len) {
+  return aiw__string_with_len(s ? STATUS(s)->error : NULL, len);
+}
 aiw_processing_stage aiw_process_status_stage(const aiw_process_status *s) {
   return s ? (aiw_processing_stage)STATUS(s)->stage : AIW_STAGE_UNKNOWN;
 }
 float aiw_process_status_progress(const aiw_process_status *s) { return s ? STATUS(s)->progress : 0.0f; }
 void aiw_process_status_free(aiw_process_status *s) {
-  if (s) protobuf_c_message_free_unpacked((ProtobufCMessage *)s, NULL);
+  if (s) aiw__decoded_free((ProtobufCMessage *)s);
 }

@@ -35,3 +35,34 @@ const char *aiw_search_result_metadata_get(const aiw_search_result *r, const cha
     if (strcmp(str(RESULT(r)->metadata[i]->key), key) == 0) return str(RESULT(r)->metadata[i]->value);
   return NULL;
 }
+
+/* The same strings with their length in bytes (NULs included). */
+static const char *with_len(const char *s, size_t *len) {
+  if (len) *len = aiw__decoded_strlen(s);
+  return str(s);
+}
+
+const char *aiw_search_result_asset_id_with_len(const aiw_search_result *r, size_t *len) {
+  return with_len(r ? RESULT(r)->asset_id : NULL, len);
+}
+const char *aiw_search_result_caption_with_len(const aiw_search_result *r, size_t *len) {
+  return with_len(r ? RESULT(r)->caption : NULL, len);
+}
+const char *aiw_search_result_mime_type_with_len(const aiw_search_result *r, size_t *len) {
+  return with_len(r ? RESULT(r)->mime_type : NULL, len);
+}
+const char *aiw_search_result_thumbnail_url_with_len(const aiw_search_result *r, size_t *len) {
+  return with_len(r ? RESULT(r)->thumbnail_url : NULL, len);
+}
+const char *aiw_search_result_metadata_key_with_len(const aiw_search_result *r, size_t i, size_t *len) {
+  if (len) *len = 0;
+  if (!r || i >= RESULT(r)->n_metadata) return NULL;
+  return with_len(RESULT(r)->metadata[i]->key, len);
+}
+const char *aiw_search_result_metadata_value_with_len(const aiw_search_result *r, size_t i, size_t *len) {
+  if (len) *len = 0;
+  if (!r || i >= RESULT(r)->n_metadata) return NULL;
+  return with_len(RESULT(r)->metadata[i]->value, len);
+}
+
+const char *aiw__string_with_len(const char *s, size_t *len) { return with_len(s, len); }

@@ -93,6 +93,9 @@ int aiw_search_response_success(const aiw_search_response *r) { return r ? RESP(
 const char *aiw_search_response_error(const aiw_search_response *r) {
   return r && RESP(r)->error ? RESP(r)->error : "";
 }
+const char *aiw_search_response_error_with_len(const aiw_search_response *r, size_t *len) {
+  return aiw__string_with_len(r ? RESP(r)->error : NULL, len);
+}
 void aiw_search_response_free(aiw_search_response *r) {
-  if (r) protobuf_c_message_free_unpacked((ProtobufCMessage *)r, NULL);
+  if (r) aiw__decoded_free((ProtobufCMessage *)r);
 }

@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) return 0;
   int which = data[0] % AIW_METHOD_COUNT;
-  ProtobufCMessage *msg = protobuf_c_message_unpack(aiw__methods[which].response, NULL, size - 1, data + 1);
+  ProtobufCMessage *msg = aiw__decode(aiw__methods[which].response, data + 1, size - 1);
   if (!msg) return 0;
   switch (which) {
   case AIW_METHOD_PROCESS_ASSET: {
@@ -63,6 +63,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     break;
   }
   }
-  protobuf_c_message_free_unpacked(msg, NULL);
+  aiw__decoded_free(msg);
   return 0;
 }
