@@ -133,10 +133,11 @@ func (c *Client) poll() {
 			if w.stream {
 				// A stream's RESULT carries no message: what Go needs is
 				// copied out and the completion freed by the next transition.
-				ev.msg = nil
+				w.endMsg = ""
 				if ev.msg_len > 0 {
-					w.endMsg = C.GoStringN(events[i].msg, C.int(ev.msg_len))
+					w.endMsg = C.GoStringN(ev.msg, C.int(ev.msg_len))
 				}
+				ev.msg = nil
 				toFree[nFree] = ev.completion
 				nFree++
 				ev.completion = nil
