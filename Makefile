@@ -63,3 +63,4 @@ include lib/lib.mk
 -include tests/tests.mk
 -include bench/bench.mk
 -include tests/fuzz/fuzz.mk
+-include tests/torture/torture.mk

@@ -252,18 +252,23 @@ aiw_code aiw__call_take_message(aiw_call *c, ProtobufCMessage **out, aiw_error *
   /* A single-slice message is unpacked in place; otherwise one copy. */
   ProtobufCMessage *msg;
   size_t len;
+  int oom;
   grpc_slice *first = NULL;
   if (reader.buffer_out->data.raw.slice_buffer.count == 1 && grpc_byte_buffer_reader_peek(&reader, &first)) {
     len = GRPC_SLICE_LENGTH(*first);
-    msg = aiw__decode(c->method->response, GRPC_SLICE_START_PTR(*first), len);
+    msg = aiw__decode(c->method->response, GRPC_SLICE_START_PTR(*first), len, &oom);
   } else {
     grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
     len = GRPC_SLICE_LENGTH(all);
-    msg = aiw__decode(c->method->response, GRPC_SLICE_START_PTR(all), len);
+    msg = aiw__decode(c->method->response, GRPC_SLICE_START_PTR(all), len, &oom);
     grpc_slice_unref(all);
   }
   grpc_byte_buffer_reader_destroy(&reader);
   grpc_byte_buffer_destroy(bb);
+  if (!msg && oom) {
+    aiw__call_cancel(c, AIW_CANCEL_DECODE);
+    return aiw__fail(err, AIW_OUT_OF_MEMORY, -1, "out of memory decoding the %s response", c->method->response->name);
+  }
   if (!msg) {
     aiw__call_cancel(c, AIW_CANCEL_DECODE);
     return aiw__fail(err, AIW_INTERNAL, c->finished ? (int)c->status : -1,

@@ -18,11 +18,12 @@ typedef union header {
   max_align_t align; /* keeps the block after it aligned for anything */
 } header;
 
-static void *alloc(void *unused, size_t size) {
-  (void)unused;
-  if (size > SIZE_MAX - sizeof(header)) return NULL;
-  header *h = malloc(sizeof *h + size);
-  if (!h) return NULL;
+static void *alloc(void *out_of_memory, size_t size) {
+  header *h = size > SIZE_MAX - sizeof(header) ? NULL : malloc(sizeof *h + size);
+  if (!h) {
+    *(int *)out_of_memory = 1;
+    return NULL;
+  }
   h->size = size;
   return h + 1;
 }
@@ -34,8 +35,11 @@ static void release(void *unused, void *p) {
 
 static ProtobufCAllocator allocator = {alloc, release, NULL};
 
-ProtobufCMessage *aiw__decode(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len) {
-  return protobuf_c_message_unpack(desc, &allocator, len, data);
+ProtobufCMessage *aiw__decode(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
+                              int *out_of_memory) {
+  *out_of_memory = 0;
+  ProtobufCAllocator a = {alloc, release, out_of_memory};
+  return protobuf_c_message_unpack(desc, &a, len, data);
 }
 
 void aiw__decoded_free(ProtobufCMessage *msg) {

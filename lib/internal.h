@@ -13,12 +13,30 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <grpc/grpc.h>
 #include <grpc/support/time.h>
 
 #include "aiw.h"
 #include "ai_service.pb-c.h"
+
+/* ---- allocation failure injection (torture.c) ---------------------------- */
+
+#ifdef AIW_TORTURE
+/* The torture build (make test-torture) routes every allocation of
+ * libaiw's own code through these, so that a test can make the Nth one
+ * fail (aiw_torture_fail_at in torture.c). Never in a shipped library. */
+void *aiw__torture_malloc(size_t n);
+void *aiw__torture_calloc(size_t n, size_t size);
+void *aiw__torture_realloc(void *p, size_t n);
+char *aiw__torture_strdup(const char *s);
+#define malloc(n) aiw__torture_malloc(n)
+#define calloc(n, size) aiw__torture_calloc(n, size)
+#define realloc(p, n) aiw__torture_realloc(p, n)
+#define strdup(s) aiw__torture_strdup(s)
+#endif
 
 /* ---- errors (error.c) ---------------------------------------------------- */
 
@@ -42,9 +60,11 @@ aiw_code aiw__append_string(char ***array, size_t *n, const char *value);
 
 /* ---- decoded responses (decode.c) ----------------------------------------- */
 
-/* Decodes `len` bytes as `desc` (NULL when they are not a valid message);
- * free with aiw__decoded_free (NULL-safe). */
-ProtobufCMessage *aiw__decode(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len);
+/* Decodes `len` bytes as `desc`; free with aiw__decoded_free (NULL-safe).
+ * NULL when they are not a valid message, or when memory ran out: then
+ * *out_of_memory is set to 1 (else 0). */
+ProtobufCMessage *aiw__decode(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
+                              int *out_of_memory);
 void aiw__decoded_free(ProtobufCMessage *msg);
 /* The length in bytes (NULs included) of a string of a decoded message. */
 size_t aiw__decoded_strlen(const char *s);

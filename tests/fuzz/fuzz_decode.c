@@ -28,8 +28,8 @@ static void walk_result(const aiw_search_result *r) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) return 0;
-  int which = data[0] % AIW_METHOD_COUNT;
-  ProtobufCMessage *msg = aiw__decode(aiw__methods[which].response, data + 1, size - 1);
+  int which = data[0] % AIW_METHOD_COUNT, oom;
+  ProtobufCMessage *msg = aiw__decode(aiw__methods[which].response, data + 1, size - 1, &oom);
   if (!msg) return 0;
   switch (which) {
   case AIW_METHOD_PROCESS_ASSET: {
