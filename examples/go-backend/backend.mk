@@ -9,8 +9,10 @@
 #                                (AI_TARGET=host:port, LISTEN=addr)
 #   make install                 also installs $(PREFIX)/bin/aiw-backend
 #
-# Go 1.19, standard library only: the module uses the in-tree cgo/ package
-# through a `replace`, and nothing is downloaded (GOPROXY=off).
+# Go 1.19; the gateway uses only the standard library. The module uses the
+# in-tree cgo/ package through a `replace`, and google.golang.org/protobuf
+# (the package's protoc-gen-go messages) from Debian's copy through another;
+# nothing is downloaded (GOPROXY=off).
 
 BACKEND_DIR      := examples/go-backend
 BACKEND_BIN      := $(BUILD)/bin/aiw-backend

@@ -4,6 +4,7 @@
 //
 //	aiw-backend [-listen 127.0.0.1:8080] [-ai-target HOST:PORT] [-timeout 30s]
 //	            [-chat-timeout 10m] [-health-timeout 2s] [-heartbeat 15s]
+//	            [-max-chats 4096]
 package main
 
 import (
@@ -43,9 +44,15 @@ func main() {
 	chatTimeout := flag.Duration("chat-timeout", 10*time.Minute, "deadline of a whole chat stream (0: none)")
 	healthTimeout := flag.Duration("health-timeout", 2*time.Second, "deadline of the health probe")
 	heartbeat := flag.Duration("heartbeat", 15*time.Second, "interval of SSE heartbeat comments on idle chat streams")
+	maxChats := flag.Int("max-chats", 4096, "most chat streams open at once; more are answered 503 with Retry-After (0: unlimited)")
 	flag.Parse()
 	if flag.NArg() != 0 {
 		fmt.Fprintf(os.Stderr, "aiw-backend: unexpected argument %q\n", flag.Arg(0))
+		flag.Usage()
+		os.Exit(64)
+	}
+	if *maxChats < 0 {
+		fmt.Fprintf(os.Stderr, "aiw-backend: -max-chats %d: want 0 (unlimited) or more\n", *maxChats)
 		flag.Usage()
 		os.Exit(64)
 	}
@@ -58,7 +65,7 @@ func main() {
 	defer client.Close()
 
 	handler := gateway.NewServer(client, gateway.Config{Target: *target, Timeout: *timeout,
-		ChatTimeout: *chatTimeout, HealthTimeout: *healthTimeout, Heartbeat: *heartbeat, Logger: logger})
+		ChatTimeout: *chatTimeout, HealthTimeout: *healthTimeout, Heartbeat: *heartbeat, MaxChats: *maxChats, Logger: logger})
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		logger.Fatalf("listen: %v", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -22,9 +23,24 @@ import (
 //
 // A failure before anything was sent (bad body, service unavailable, an
 // error status before the first message) is an ordinary JSON error with the
-// code's HTTP status. When the browser goes away the request context ends,
-// which cancels the gRPC stream at once.
+// code's HTTP status. Beyond Config.MaxChats open chats a new one is 503
+// UNAVAILABLE with Retry-After: 1. When the browser goes away the request
+// context ends, which cancels the gRPC stream at once.
 func (s *server) handleChat(w http.ResponseWriter, r *http.Request) {
+	if !allowMethod(w, r, http.MethodPost) {
+		return
+	}
+	// The chat counts against -max-chats from here until the handler
+	// returns (the RPC is over by then, see the deferred clean-up below).
+	// Over the limit the chat is refused at once, before its body is read.
+	if !s.chats.tryAcquire() {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE",
+			fmt.Sprintf("too many concurrent chats (limit %d)", cap(s.chats)))
+		return
+	}
+	defer s.chats.release()
+
 	req, ok := readRequest(s, w, r, (*chatRequestJSON).toRequest)
 	if !ok {
 		return

@@ -153,9 +153,10 @@ func (b *embedRequestJSON) toRequest() (*aiworker.EmbeddingRequest, string) {
 		if len(b.Image.Data) == 0 {
 			return nil, "image.data (base64) is required"
 		}
-		req.Image = &aiworker.ImageData{Data: b.Image.Data, Format: b.Image.Format}
+		req.Content = &aiworker.EmbeddingRequest_Image{
+			Image: &aiworker.ImageData{Data: b.Image.Data, Format: b.Image.Format}}
 	case b.Text != "":
-		req.Text = b.Text
+		req.Content = &aiworker.EmbeddingRequest_Text{Text: b.Text}
 	default:
 		return nil, "text or image is required"
 	}

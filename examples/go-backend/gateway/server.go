@@ -57,6 +57,10 @@ type Config struct {
 	Heartbeat time.Duration
 	// MaxBodyBytes limits request bodies (default 32 MiB: base64 images).
 	MaxBodyBytes int64
+	// MaxChats bounds the chats open at once; over it a new chat is answered
+	// 503 UNAVAILABLE with Retry-After: 1. 0 (or negative) means no limit
+	// (aiw-backend's -max-chats flag defaults to 4096).
+	MaxChats int
 	// Logger receives one access log line per request (default log.Default()).
 	Logger *log.Logger
 }
@@ -74,6 +78,31 @@ var indexHTML []byte
 type server struct {
 	client AIClient
 	cfg    Config
+	chats  chatSlots
+}
+
+// chatSlots is a counting semaphore over the open chats: one token per
+// chat, taken without waiting. A nil chatSlots has no limit.
+type chatSlots chan struct{}
+
+// tryAcquire takes a slot if one is free; it never blocks.
+func (c chatSlots) tryAcquire() bool {
+	if c == nil {
+		return true
+	}
+	select {
+	case c <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// release gives back a slot taken by tryAcquire.
+func (c chatSlots) release() {
+	if c != nil {
+		<-c
+	}
 }
 
 // NewServer returns the gateway's handler. client is typically an
@@ -95,6 +124,9 @@ func NewServer(client AIClient, cfg Config) http.Handler {
 		cfg.Logger = log.Default()
 	}
 	s := &server{client: client, cfg: cfg}
+	if cfg.MaxChats > 0 {
+		s.chats = make(chatSlots, cfg.MaxChats)
+	}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", s.handleIndex)
@@ -235,7 +267,8 @@ func (s *server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	// A cheap call that every AI service answers. success=false still means
 	// the service is up and answering; only a failed RPC is unhealthy.
 	_, err := s.client.GetEmbedding(ctx, &aiworker.EmbeddingRequest{
-		Text: "health check", Type: aiworker.EmbeddingType_EMBEDDING_SEMANTIC})
+		Content: &aiworker.EmbeddingRequest_Text{Text: "health check"},
+		Type:    aiworker.EmbeddingType_EMBEDDING_SEMANTIC})
 	if err != nil && aiworker.HTTPStatus(err) != http.StatusBadGateway {
 		e := callErrorJSON(err)
 		writeJSON(w, http.StatusServiceUnavailable, healthJSON{
