@@ -1,11 +1,18 @@
-# tests/fuzz/fuzz.mk -- libFuzzer on the response decode path (clang).
-# `make test-fuzz` runs it for FUZZ_SECONDS and reports `N passed, M failed`.
+# tests/fuzz/fuzz.mk -- libFuzzer on the call engine's receive path (clang):
+# typed decode and the raw-message interface, from gRPC byte buffers.
+# `make test-fuzz` runs it for FUZZ_SECONDS (30, inside `make test`) and
+# reports `N passed, M failed`; `make fuzz` runs it for FUZZ_LONG_SECONDS
+# (1800). Both start from the seed corpus kept in tests/fuzz/corpus/ (what
+# they find goes to build/fuzz/corpus; copy an input worth keeping into the
+# tree); bash tests/fuzz/seed_corpus.sh tests/fuzz/corpus rewrites the seeds.
 
 FUZZ_SECONDS ?= 30
 FUZZ_BIN     := $(BUILD)/fuzz/fuzz_decode
 FUZZ_CORPUS  := $(BUILD)/fuzz/corpus
 
-.PHONY: test-fuzz
+FUZZ_LONG_SECONDS ?= 1800
+
+.PHONY: test-fuzz fuzz
 $(FUZZ_BIN): tests/fuzz/fuzz_decode.c $(LIB_SRCS) $(GEN_SRCS) $(LIB_HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	clang $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iinclude -Ilib -I$(GEN_DIR) \
@@ -13,7 +20,7 @@ $(FUZZ_BIN): tests/fuzz/fuzz_decode.c $(LIB_SRCS) $(GEN_SRCS) $(LIB_HDRS) | $(DE
 
 test-fuzz: $(FUZZ_BIN)
 	@mkdir -p $(FUZZ_CORPUS)
-	@bash tests/fuzz/seed_corpus.sh $(FUZZ_CORPUS)
+	@cp tests/fuzz/corpus/* $(FUZZ_CORPUS)/
 	@if $(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ \
 		$(FUZZ_CORPUS) > $(BUILD)/fuzz/fuzz.log 2>&1; then \
 		tail -n 12 $(BUILD)/fuzz/fuzz.log; echo "fuzz_decode: no crash, leak or UB in $(FUZZ_SECONDS)s"; \
@@ -22,3 +29,6 @@ test-fuzz: $(FUZZ_BIN)
 		tail -n 60 $(BUILD)/fuzz/fuzz.log; echo "fuzz_decode: FAILED (the crashing input is saved under $(BUILD)/fuzz/)"; \
 		echo "0 passed, 1 failed"; exit 1; \
 	fi
+
+fuzz:
+	@$(MAKE) --no-print-directory test-fuzz FUZZ_SECONDS=$(FUZZ_LONG_SECONDS)
