@@ -71,6 +71,8 @@ static void fill(aiwgo_event *ev, aiw_completion *c) {
   size_t len;
   ev->data = aiw_completion_message(c, &len);
   ev->len = (uint32_t)len;
+  ev->n_headers = (uint32_t)aiw_completion_metadata_count(c, 0);
+  ev->n_trailers = (uint32_t)aiw_completion_metadata_count(c, 1);
 }
 
 int64_t aiwgo_queue_next(aiw_queue *queue, int64_t timeout_ms, aiwgo_poll *p, size_t n_free) {

@@ -54,6 +54,8 @@ typedef struct aiwgo_event {
   int32_t grpc_status;
   int32_t is_message;
   int32_t deadline_expired;
+  uint32_t n_headers;  /* response metadata it can show (aiw_completion_metadata_*) */
+  uint32_t n_trailers;
 } aiwgo_event;
 
 /* The poller's working memory, in C (one per client). */

@@ -115,7 +115,7 @@ func (c *Client) start(b *callBuf, tag C.uint64_t, path *C.char, streaming bool,
 // the poller to deliver the RESULT (a cancelled ctx costs one more
 // transition, cancelling the call's token), unmarshal the response straight
 // from C memory and free the completion (one transition).
-func (c *Client) invoke(ctx context.Context, path *C.char, req, resp proto.Message) error {
+func (c *Client) invoke(ctx context.Context, path *C.char, req, resp proto.Message, opts []CallOption) error {
 	if err := ctx.Err(); err != nil {
 		return ctxError(err)
 	}
@@ -161,6 +161,15 @@ func (c *Client) invoke(ctx context.Context, path *C.char, req, resp proto.Messa
 			C.aiw_cancel_token_reset(token) // pooled tokens are clean
 		}
 		putToken(token)
+	}
+	if len(opts) > 0 {
+		ci := callInfoOf(opts)
+		if ci.header != nil {
+			*ci.header = readMetadata(ev.completion, false, ev.n_headers)
+		}
+		if ci.trailer != nil {
+			*ci.trailer = readMetadata(ev.completion, true, ev.n_trailers)
+		}
 	}
 	return c.unaryResult(ctx, &ev, resp)
 }
@@ -215,8 +224,9 @@ func nilRequest(what string) error {
 }
 
 // GetEmbedding calls AiWorker.GetEmbedding. A response with success=false is
-// returned together with an error of code ServiceError.
-func (c *Client) GetEmbedding(ctx context.Context, req *EmbeddingRequest) (*EmbeddingResponse, error) {
+// returned together with an error of code ServiceError. opts: Header,
+// Trailer.
+func (c *Client) GetEmbedding(ctx context.Context, req *EmbeddingRequest, opts ...CallOption) (*EmbeddingResponse, error) {
 	if req == nil {
 		return nil, nilRequest("EmbeddingRequest")
 	}
@@ -224,7 +234,7 @@ func (c *Client) GetEmbedding(ctx context.Context, req *EmbeddingRequest) (*Embe
 		return nil, Errorf(InvalidArgument, "EmbeddingRequest needs content: set text or image")
 	}
 	resp := new(EmbeddingResponse)
-	if err := c.invoke(ctx, pathGetEmbedding, req, resp); err != nil {
+	if err := c.invoke(ctx, pathGetEmbedding, req, resp, opts); err != nil {
 		return nil, err
 	}
 	return resp, serviceError(resp)
@@ -232,7 +242,7 @@ func (c *Client) GetEmbedding(ctx context.Context, req *EmbeddingRequest) (*Embe
 
 // VectorSearch calls AiWorker.VectorSearch. A response with success=false is
 // returned together with an error of code ServiceError.
-func (c *Client) VectorSearch(ctx context.Context, req *SearchRequest) (*SearchResponse, error) {
+func (c *Client) VectorSearch(ctx context.Context, req *SearchRequest, opts ...CallOption) (*SearchResponse, error) {
 	if req == nil {
 		return nil, nilRequest("SearchRequest")
 	}
@@ -240,7 +250,7 @@ func (c *Client) VectorSearch(ctx context.Context, req *SearchRequest) (*SearchR
 		return nil, Errorf(InvalidArgument, "SearchRequest.query is required")
 	}
 	resp := new(SearchResponse)
-	if err := c.invoke(ctx, pathVectorSearch, req, resp); err != nil {
+	if err := c.invoke(ctx, pathVectorSearch, req, resp, opts); err != nil {
 		return nil, err
 	}
 	return resp, serviceError(resp)
@@ -248,7 +258,7 @@ func (c *Client) VectorSearch(ctx context.Context, req *SearchRequest) (*SearchR
 
 // ProcessAsset calls AiWorker.ProcessAsset. A response with success=false is
 // returned together with an error of code ServiceError.
-func (c *Client) ProcessAsset(ctx context.Context, req *AssetRequest) (*ProcessStatus, error) {
+func (c *Client) ProcessAsset(ctx context.Context, req *AssetRequest, opts ...CallOption) (*ProcessStatus, error) {
 	if req == nil {
 		return nil, nilRequest("AssetRequest")
 	}
@@ -259,7 +269,7 @@ func (c *Client) ProcessAsset(ctx context.Context, req *AssetRequest) (*ProcessS
 		}
 	}
 	resp := new(ProcessStatus)
-	if err := c.invoke(ctx, pathProcessAsset, req, resp); err != nil {
+	if err := c.invoke(ctx, pathProcessAsset, req, resp, opts); err != nil {
 		return nil, err
 	}
 	return resp, serviceError(resp)

@@ -30,6 +30,8 @@ type waiter struct {
 	ch     chan C.aiwgo_event
 	stream bool
 	endMsg string // a stream's RESULT message, copied by the poller
+	// ... and its response metadata (nil when none).
+	endHeader, endTrailer Metadata
 }
 
 // takeUnread moves the MESSAGE events waiting in a stream's channel onto
@@ -138,6 +140,8 @@ func (c *Client) poll() {
 					w.endMsg = C.GoStringN(ev.msg, C.int(ev.msg_len))
 				}
 				ev.msg = nil
+				w.endHeader = readMetadata(ev.completion, false, ev.n_headers)
+				w.endTrailer = readMetadata(ev.completion, true, ev.n_trailers)
 				toFree[nFree] = ev.completion
 				nFree++
 				ev.completion = nil

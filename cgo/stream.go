@@ -35,6 +35,12 @@ type ChatStream struct {
 	token    *C.aiw_cancel_token
 	closedBy bool // Close ended it
 	decode   error
+
+	ci        callInfo
+	peeked    *C.aiwgo_event // taken by Header before Recv wanted it
+	gotHeader bool
+	header    Metadata
+	trailer   Metadata
 }
 
 // errStreamClosed is the error Recv returns after Close.
@@ -43,7 +49,7 @@ var errStreamClosed = &Error{Code: Canceled, Message: "aiworker: stream closed"}
 // ChatStream starts AiWorker.ChatStream. Errors found before the call starts
 // (nil request, closed client, context already done) are returned here;
 // everything else by Recv.
-func (c *Client) ChatStream(ctx context.Context, req *ChatRequest) (*ChatStream, error) {
+func (c *Client) ChatStream(ctx context.Context, req *ChatRequest, opts ...CallOption) (*ChatStream, error) {
 	if req == nil {
 		return nil, nilRequest("ChatRequest")
 	}
@@ -78,7 +84,7 @@ func (c *Client) ChatStream(ctx context.Context, req *ChatRequest) (*ChatStream,
 		putToken(token)
 		return nil, c.callError(ctx, rc, errMessage(b.err), false)
 	}
-	s := &ChatStream{c: c, ctx: ctx, w: w, token: token}
+	s := &ChatStream{c: c, ctx: ctx, w: w, token: token, ci: callInfoOf(opts)}
 	if done := ctx.Done(); done != nil {
 		s.watch = startWatch(done, token)
 	}
@@ -95,7 +101,7 @@ func (s *ChatStream) Recv() (*ChatResponse, error) {
 	s.recvMu.Lock()
 	defer s.recvMu.Unlock()
 	for !s.done {
-		ev := <-s.w.ch
+		ev := s.next()
 		if ev.is_message == 0 {
 			s.finish(&ev)
 			break
@@ -113,6 +119,58 @@ func (s *ChatStream) Recv() (*ChatResponse, error) {
 		}
 	}
 	return nil, s.err
+}
+
+// next is the stream's next event (the one Header peeked at first). A
+// message's headers are kept. Under recvMu.
+func (s *ChatStream) next() C.aiwgo_event {
+	var ev C.aiwgo_event
+	if s.peeked != nil {
+		ev, s.peeked = *s.peeked, nil
+	} else {
+		ev = <-s.w.ch
+	}
+	if ev.is_message != 0 && !s.gotHeader {
+		s.gotHeader = true
+		s.header = readMetadata(ev.completion, false, ev.n_headers)
+		if s.ci.header != nil {
+			*s.ci.header = s.header
+		}
+	}
+	return ev
+}
+
+// Header returns the response headers, waiting for them if need be (until
+// the first message or the end of the stream), as grpc-go's
+// ClientStream.Header. An error when the stream failed before any header.
+func (s *ChatStream) Header() (Metadata, error) {
+	s.recvMu.Lock()
+	defer s.recvMu.Unlock()
+	if !s.gotHeader && !s.done && s.peeked == nil {
+		ev := s.next()
+		s.peeked = &ev
+		if ev.is_message == 0 {
+			s.gotHeader = true
+			s.header = s.w.endHeader
+			if ev.code != C.AIW_OK && s.header == nil {
+				s.finish(&ev)
+				s.peeked = nil
+				return nil, s.err
+			}
+		}
+	}
+	if !s.gotHeader && s.done && s.err != io.EOF {
+		return nil, s.err
+	}
+	return s.header, nil
+}
+
+// Trailer returns the response trailers once Recv has returned an error
+// (io.EOF included); nil before, as grpc-go's ClientStream.Trailer.
+func (s *ChatStream) Trailer() Metadata {
+	s.recvMu.Lock()
+	defer s.recvMu.Unlock()
+	return s.trailer
 }
 
 // cancel cancels the call (once its token is still the call's) after
@@ -137,6 +195,17 @@ func (s *ChatStream) finish(ev *C.aiwgo_event) {
 	C.aiw_cancel_token_reset(token) // pooled tokens are clean
 	putToken(token)
 	s.done = true
+	if !s.gotHeader {
+		s.gotHeader = true
+		s.header = s.w.endHeader
+	}
+	s.trailer = s.w.endTrailer
+	if s.ci.header != nil {
+		*s.ci.header = s.header
+	}
+	if s.ci.trailer != nil {
+		*s.ci.trailer = s.trailer
+	}
 	rc := C.aiw_code(ev.code)
 	switch {
 	case decode != nil:
@@ -176,11 +245,12 @@ func (s *ChatStream) Close() error {
 // it may start other calls through the same client. If f panics (or calls
 // runtime.Goexit), the stream is cancelled and the panic goes on unchanged,
 // with its original stack.
-func (c *Client) ChatStreamFunc(ctx context.Context, req *ChatRequest, f func(*ChatResponse) error) error {
+func (c *Client) ChatStreamFunc(ctx context.Context, req *ChatRequest, f func(*ChatResponse) error,
+	opts ...CallOption) error {
 	if f == nil {
 		return Errorf(InvalidArgument, "aiworker: nil ChatStreamFunc function")
 	}
-	s, err := c.ChatStream(ctx, req)
+	s, err := c.ChatStream(ctx, req, opts...)
 	if err != nil {
 		return err
 	}

@@ -809,6 +809,22 @@ AIW_API aiw_code aiw_raw_stream_start(aiw_client *client, const char *method, co
  */
 AIW_API const void *aiw_completion_message(const aiw_completion *completion, size_t *len);
 
+/*
+ * Response metadata of an asynchronous call: the headers (trailing 0) the
+ * server sent before its first message -- readable from a stream's first
+ * MESSAGE completion on, and from the RESULT -- and the trailers
+ * (trailing 1), in the RESULT only. aiw_completion_metadata_count: how many
+ * (0 for NULL, or before they came). _key: the i-th key, NUL-terminated,
+ * lower case; _value: its value, *len (may be NULL) bytes followed by a NUL
+ * (a -bin value is the decoded bytes). NULL when i is out of range. Both
+ * borrowed from the completion. gRPC's own headers (content-type,
+ * grpc-status, ...) are not included.
+ */
+AIW_API size_t aiw_completion_metadata_count(const aiw_completion *completion, int trailing);
+AIW_API const char *aiw_completion_metadata_key(const aiw_completion *completion, int trailing, size_t i);
+AIW_API const void *aiw_completion_metadata_value(const aiw_completion *completion, int trailing, size_t i,
+                                                  size_t *len);
+
 /* aiw_free: frees memory the library handed over with "free with aiw_free". NULL-safe. */
 AIW_API void aiw_free(void *p);
 

@@ -42,6 +42,8 @@ struct aiw_async {
   aiw_code code;    /* the RESULT's */
   aiw_error error;
   aiw_code lib_rc;  /* the first failure the library itself saw (decode) */
+  int have_headers; /* headers copied (at the first message, or the end) */
+  aiw_md_copy headers, trailers;
   aiw_completion result;
   aiw_completion message;
 };
@@ -115,8 +117,20 @@ aiw_code aiw__async_start(aiw_client *client, const aiw_method *method, int stre
 
 /* The RESULT of a finished call: its outcome, then the call is released
  * (the completion keeps only the response). */
+/* Keeps the call's headers (once) and, at the end, its trailers. */
+static int keep_metadata(aiw_async *a, int trailers) {
+  if (!a->have_headers) {
+    if (!aiw__md_copy(&a->headers, &a->call.recv_initial_md)) return 0;
+    a->have_headers = 1;
+  }
+  return !trailers || aiw__md_copy(&a->trailers, &a->call.recv_trailing_md);
+}
+
 static aiw_completion *finish(aiw_async *a) {
   aiw_call *c = &a->call;
+  if (!keep_metadata(a, 1) && a->lib_rc == AIW_OK) {
+    a->lib_rc = aiw__fail(&a->error, AIW_OUT_OF_MEMORY, -1, "out of memory copying the response metadata");
+  }
   if (a->lib_rc != AIW_OK) {
     a->code = a->lib_rc; /* a->error was filled when it happened */
   } else if (c->streaming) {
@@ -139,6 +153,13 @@ static aiw_completion *message(aiw_async *a) {
   if (c->end_of_stream) return NULL;
   if (a->lib_rc != AIW_OK) { /* cancelled after a failure: drop what comes */
     if (c->recv_buffer) grpc_byte_buffer_destroy(c->recv_buffer);
+    c->recv_buffer = NULL;
+    return NULL;
+  }
+  if (!keep_metadata(a, 0)) {
+    a->lib_rc = aiw__fail(&a->error, AIW_OUT_OF_MEMORY, -1, "out of memory copying the response metadata");
+    aiw__call_cancel(c, AIW_CANCEL_DECODE);
+    grpc_byte_buffer_destroy(c->recv_buffer);
     c->recv_buffer = NULL;
     return NULL;
   }
@@ -184,6 +205,7 @@ aiw_queue_result aiw_queue_wait(aiw_queue *queue, int64_t timeout_ms, aiw_comple
     grpc_event ev = grpc_completion_queue_next(queue->cq, deadline, NULL);
     if (ev.type == GRPC_QUEUE_SHUTDOWN) return AIW_QUEUE_SHUTDOWN;
     if (ev.type != GRPC_OP_COMPLETE) return AIW_QUEUE_TIMEOUT;
+    AIW_HANDOFF_ACQUIRE(ev.tag);
     /* Events that make no completion (a stream's end before its status)
      * are the library's own: wait on, within the same deadline. */
     if ((*out = on_event(ev))) return AIW_QUEUE_COMPLETION;
@@ -280,5 +302,31 @@ void aiw_completion_free(aiw_completion *c) {
     return;
   }
   if (a->call.own_path) free(a->call.own_path);
+  aiw__md_free(&a->headers);
+  aiw__md_free(&a->trailers);
   free(a);
+}
+
+/* The headers or trailers a completion can show (none yet: NULL). */
+static const aiw_md_copy *metadata_of(const aiw_completion *c, int trailing) {
+  if (!c) return NULL;
+  const aiw_async *a = c->owner;
+  if (trailing) return c->is_message ? NULL : &a->trailers;
+  return a->have_headers ? &a->headers : NULL;
+}
+
+size_t aiw_completion_metadata_count(const aiw_completion *c, int trailing) {
+  const aiw_md_copy *md = metadata_of(c, trailing);
+  return md ? md->n : 0;
+}
+
+const char *aiw_completion_metadata_key(const aiw_completion *c, int trailing, size_t i) {
+  const aiw_md_copy *md = metadata_of(c, trailing);
+  return md && i < md->n ? md->entries[i].key : NULL;
+}
+
+const void *aiw_completion_metadata_value(const aiw_completion *c, int trailing, size_t i, size_t *len) {
+  const aiw_md_copy *md = metadata_of(c, trailing);
+  if (len) *len = md && i < md->n ? md->entries[i].value_len : 0;
+  return md && i < md->n ? md->entries[i].value : NULL;
 }

@@ -23,6 +23,7 @@ static void queue_destroy(grpc_completion_queue *cq) {
 static aiw_batch_tag *wait_event(aiw_call *c) {
   grpc_event ev = grpc_completion_queue_next(c->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
   if (ev.type != GRPC_OP_COMPLETE) return NULL; /* cannot happen: the queue is ours and not shut down */
+  AIW_HANDOFF_ACQUIRE(ev.tag);
   aiw_batch_tag *tag = ev.tag;
   aiw__call_on_event(c, tag, ev.success);
   return tag;

@@ -81,6 +81,7 @@ static int build_metadata(aiw_call *c, const aiw_call_options *opts) {
 static aiw_code start_batch(aiw_call *c, const grpc_op *ops, size_t n, aiw_batch_tag *tag, int *pending,
                             aiw_error *err) {
   *pending = 1;
+  AIW_HANDOFF_RELEASE(tag);
   grpc_call_error e = grpc_call_start_batch(c->call, ops, n, tag, NULL);
   if (e == GRPC_CALL_OK) return AIW_OK;
   *pending = 0;
@@ -225,6 +226,7 @@ int aiw__call_continue(aiw_call *c) {
   c->status = GRPC_STATUS_INTERNAL;
   grpc_slice_unref(c->status_details);
   c->status_details = grpc_slice_from_static_string("grpc_call_start_batch (status) failed");
+  AIW_HANDOFF_RELEASE(&c->status_tag);
   if (grpc_call_start_batch(c->call, NULL, 0, &c->status_tag, NULL) == GRPC_CALL_OK) return 1;
   c->finished = 1;
   return 0;

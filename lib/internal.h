@@ -38,6 +38,31 @@ char *aiw__torture_strdup(const char *s);
 #define strdup(s) aiw__torture_strdup(s)
 #endif
 
+/* ---- ThreadSanitizer and gRPC's completion queue ------------------------- */
+
+/* gRPC core is not instrumented: TSan cannot see that a completion queue
+ * hands a call over from the thread that started a batch to the thread that
+ * takes its event. These annotations say so, at the two ends of every hand
+ * over: release on the call's batch tag before grpc_call_start_batch,
+ * acquire on it when grpc_completion_queue_next returns the tag. They cost
+ * nothing outside a TSan build (make test-c-tsan). */
+#if defined(__SANITIZE_THREAD__)
+#define AIW_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define AIW_TSAN 1
+#endif
+#endif
+#ifdef AIW_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define AIW_HANDOFF_RELEASE(tag) __tsan_release((void *)((aiw_batch_tag *)(tag))->call)
+#define AIW_HANDOFF_ACQUIRE(tag) __tsan_acquire((void *)((aiw_batch_tag *)(tag))->call)
+#else
+#define AIW_HANDOFF_RELEASE(tag) ((void)0)
+#define AIW_HANDOFF_ACQUIRE(tag) ((void)0)
+#endif
+
 /* ---- errors (error.c) ---------------------------------------------------- */
 
 /* Fills `err` (may be NULL) and returns `code`. grpc_status -1: none. */
@@ -294,6 +319,25 @@ void aiw__call_release(aiw_call *c);
 /* The in-band outcome of a decoded response: AIW_SERVICE_ERROR with the
  * service's text when it says success=false, else AIW_OK. */
 aiw_code aiw__service_result(const aiw_method *method, const ProtobufCMessage *response, aiw_error *err);
+
+/* ---- response metadata (metadata.c) --------------------------------------- */
+
+/* A copy of a grpc_metadata_array that outlives the call: one allocation,
+ * keys and values NUL-terminated (values may hold NULs: -bin). */
+typedef struct aiw_md_entry {
+  const char *key;
+  const char *value;
+  size_t key_len, value_len;
+} aiw_md_entry;
+
+typedef struct aiw_md_copy {
+  size_t n;
+  aiw_md_entry *entries; /* NULL when n is 0; the one block to free */
+} aiw_md_copy;
+
+/* Copies `md` into *out (empty on no metadata). 0 when out of memory. */
+int aiw__md_copy(aiw_md_copy *out, const grpc_metadata_array *md);
+void aiw__md_free(aiw_md_copy *md);
 
 /* ---- the asynchronous driver (async.c) ----------------------------------- */
 
