@@ -64,3 +64,4 @@ include lib/lib.mk
 -include bench/bench.mk
 -include tests/fuzz/fuzz.mk
 -include tests/torture/torture.mk
+-include tests/tsan/tsan.mk

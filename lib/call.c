@@ -234,7 +234,13 @@ int aiw__call_continue(aiw_call *c) {
 
 void aiw__call_cancel(aiw_call *c, aiw_cancel_reason reason) {
   int none = AIW_CANCEL_NONE;
-  atomic_compare_exchange_strong(&c->cancel_reason, &none, (int)reason);
+  /* The first reason wins -- except the callback's: a callback that said
+   * stop decides the call's result (CALLBACK_ABORTED), even when a token or
+   * a close had asked for a cancel a moment before. */
+  if (reason == AIW_CANCEL_CALLBACK)
+    atomic_store(&c->cancel_reason, (int)reason);
+  else
+    atomic_compare_exchange_strong(&c->cancel_reason, &none, (int)reason);
   if (c->call) grpc_call_cancel(c->call, NULL);
 }
 

@@ -295,7 +295,8 @@ aiw_code aiw__call_take_message(aiw_call *c, ProtobufCMessage **out, aiw_error *
  * decompression failure -1 with `err` filled and the call cancelled. */
 int aiw__call_take_bytes(aiw_call *c, grpc_slice *out, aiw_error *err);
 
-/* Cancels the call for `reason` (first reason wins). Thread-safe. */
+/* Cancels the call for `reason` (the first reason wins, but a callback's
+ * stop overrides any). Thread-safe. */
 void aiw__call_cancel(aiw_call *c, aiw_cancel_reason reason);
 
 /* The call's outcome from its status (after aiw__call_done): a stream

@@ -19,13 +19,18 @@ CHECK_SRCS       := $(sort $(wildcard tests/check/*.c))
 CHECK_HDRS       := $(wildcard tests/check/*.h)
 CHECK_OBJS       := $(patsubst tests/check/%.c,$(TEST_BUILD)/obj/%.o,$(CHECK_SRCS))
 CHECK_ASAN_OBJS  := $(patsubst tests/check/%.c,$(TEST_BUILD)/asan/obj/%.o,$(CHECK_SRCS))
+# The raw-message suite (check_raw.c) encodes and decodes with its own copy
+# of the protobuf-c code (libaiw's copy is hidden inside libaiw.so).
+CHECK_PB_OBJ      := $(TEST_BUILD)/obj/gen/ai_service.pb-c.o
+CHECK_ASAN_PB_OBJ := $(TEST_BUILD)/asan/obj/gen/ai_service.pb-c.o
 CHECK_BIN        := $(TEST_BUILD)/check_aiw
 CHECK_ASAN_BIN   := $(TEST_BUILD)/asan/check_aiw
 
 CHECK_DEFS   = -DAIW_TEST_PYTHON='"$(PYTHON_GRPC)"' -DAIW_TEST_SERVER='"$(abspath $(REFSERVICE))"'
-CHECK_CFLAGS = $(CSTD) $(OPT) $(WARNINGS) -Iinclude -Itests/check $(CHECK_DEFS) \
-	$(shell $(PKG_CONFIG) --cflags check)
-CHECK_LIBS   = $(shell $(PKG_CONFIG) --libs check) -lpthread -lm
+CHECK_CFLAGS = $(CSTD) $(OPT) $(WARNINGS) -Iinclude -Itests/check -I$(GEN_DIR) $(CHECK_DEFS) \
+	$(shell $(PKG_CONFIG) --cflags check libprotobuf-c)
+CHECK_LIBS   = $(shell $(PKG_CONFIG) --libs check libprotobuf-c) -lpthread -lm
+CHECK_PB_CFLAGS = $(CSTD) $(OPT) -Wall -Werror -I$(GEN_DIR) $(shell $(PKG_CONFIG) --cflags libprotobuf-c)
 
 CHECK_ENV    = CHECK_SUITE="$(CHECK_SUITE)" CHECK_CASE="$(CHECK_CASE)"
 RUN_CHECK    := bash tests/check/run_check.sh
@@ -49,21 +54,29 @@ $(PY_STUBS) &: idl/ai_service.proto | $(DEPS_STAMP)
 test: all
 	@MAKE="$(MAKE)" bash tests/run_all.sh
 
-$(TEST_BUILD)/obj/%.o: tests/check/%.c $(CHECK_HDRS) include/aiw.h | $(DEPS_STAMP)
+$(TEST_BUILD)/obj/%.o: tests/check/%.c $(CHECK_HDRS) include/aiw.h $(GEN_HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CHECK_CFLAGS) -c $< -o $@
 
-$(TEST_BUILD)/asan/obj/%.o: tests/check/%.c $(CHECK_HDRS) include/aiw.h | $(DEPS_STAMP)
+$(TEST_BUILD)/asan/obj/%.o: tests/check/%.c $(CHECK_HDRS) include/aiw.h $(GEN_HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CHECK_CFLAGS) -O1 $(SAN_FLAGS) -c $< -o $@
 
-$(CHECK_BIN): $(CHECK_OBJS) $(LIB_SO_LINK)
+$(CHECK_PB_OBJ): $(GEN_SRCS) $(GEN_HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $(CHECK_OBJS) -L$(LIB_DIR) -laiw -Wl,-rpath,$(abspath $(LIB_DIR)) $(CHECK_LIBS)
+	$(CC) $(CHECK_PB_CFLAGS) -c $< -o $@
 
-$(CHECK_ASAN_BIN): $(CHECK_ASAN_OBJS) $(SAN_LIB_SO)
+$(CHECK_ASAN_PB_OBJ): $(GEN_SRCS) $(GEN_HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN_FLAGS) -o $@ $(CHECK_ASAN_OBJS) -L$(SAN_LIB_DIR) -laiw \
+	$(CC) $(CHECK_PB_CFLAGS) -O1 $(SAN_FLAGS) -c $< -o $@
+
+$(CHECK_BIN): $(CHECK_OBJS) $(CHECK_PB_OBJ) $(LIB_SO_LINK)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $(CHECK_OBJS) $(CHECK_PB_OBJ) -L$(LIB_DIR) -laiw -Wl,-rpath,$(abspath $(LIB_DIR)) $(CHECK_LIBS)
+
+$(CHECK_ASAN_BIN): $(CHECK_ASAN_OBJS) $(CHECK_ASAN_PB_OBJ) $(SAN_LIB_SO)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_FLAGS) -o $@ $(CHECK_ASAN_OBJS) $(CHECK_ASAN_PB_OBJ) -L$(SAN_LIB_DIR) -laiw \
 		-Wl,-rpath,$(abspath $(SAN_LIB_DIR)) $(CHECK_LIBS)
 
 check-build: $(CHECK_BIN)

@@ -22,6 +22,8 @@ int main(void) {
   srunner_add_suite(sr, suite_rpc_failures());
   srunner_add_suite(sr, suite_rpc_concurrency());
   srunner_add_suite(sr, suite_async());
+  srunner_add_suite(sr, suite_async_stream());
+  srunner_add_suite(sr, suite_raw());
   srunner_run(sr, env_or_null("CHECK_SUITE"), env_or_null("CHECK_CASE"), CK_NORMAL);
   int run = srunner_ntests_run(sr);
   int failed = srunner_ntests_failed(sr);

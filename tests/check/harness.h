@@ -125,5 +125,7 @@ Suite *suite_rpc_chat(void);
 Suite *suite_rpc_failures(void);
 Suite *suite_rpc_concurrency(void);
 Suite *suite_async(void);
+Suite *suite_async_stream(void);
+Suite *suite_raw(void);
 
 #endif

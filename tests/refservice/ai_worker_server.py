@@ -197,6 +197,47 @@ def chat_chunks(query):
 GARBAGE = b"\x0f\xff\xff"
 
 
+def _varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(number, data):
+    """A length-delimited field (wire type 2) holding the bytes `data`."""
+    return _varint(number << 3 | 2) + _varint(len(data)) + data
+
+
+# `!badkey` (VectorSearch): a SearchResponse serialized by hand, since
+# Python's protobuf refuses strings that are not valid UTF-8. One result,
+# asset_id "badkey", score 1.0, metadata {b"k\xffey": b"v\xfealue",
+# "ok": "fine"}; total_count 1, success true.
+BADKEY = _field(1, _field(1, b"badkey") + b"\x15" + struct.pack("<f", 1.0) +
+                _field(6, _field(1, b"k\xffey") + _field(2, b"v\xfealue")) +
+                _field(6, _field(1, b"ok") + _field(2, b"fine"))) + b"\x10\x01" + b"\x18\x01"
+
+# `!nul`: strings with NUL bytes (valid UTF-8, so protobuf sends them).
+NUL_ERROR = "error\0after NUL"
+
+
+def nul_result():
+    return pb.SearchResult(asset_id="nul\0id", score=1.0, caption="cap\0tion", mime_type="text/plain",
+                           metadata={"k\0ey": "v\0alue"})
+
+
+# `!nan`: floats that are not finite (JSON has no number for them).
+NAN_VECTOR = [0.5, float("nan"), float("inf"), float("-inf")]
+
+
+def nan_results():
+    return [pb.SearchResult(asset_id=a, score=v, caption=a, mime_type="text/plain")
+            for a, v in (("nan", float("nan")), ("inf", float("inf")), ("-inf", float("-inf")))]
+
+
 def serialize(msg):
     return msg if isinstance(msg, bytes) else msg.SerializeToString()
 
@@ -238,6 +279,12 @@ def parse_directive(s):
         return ("empty", ())
     if s == "!garbage":
         return ("garbage", ())
+    if s == "!badkey":
+        return ("badkey", ())
+    if s == "!nul":
+        return ("nul", ())
+    if s == "!nan":
+        return ("nan", ())
     if s.startswith("!error:"):
         parts = s[len("!error:"):].split(":", 1)
         return ("error", (status_code(parts[0]), parts[1] if len(parts) > 1 else ""))
@@ -249,6 +296,8 @@ def parse_directive(s):
         return ("many", (nonneg_int(s[len("!many:"):], "!many"),))
     if s.startswith("!big:"):
         return ("big", (nonneg_int(s[len("!big:"):], "!big"),))
+    if s.startswith("!count:"):
+        return ("count", (nonneg_int(s[len("!count:"):], "!count"),))
     if s.startswith("!error-after:"):
         parts = s[len("!error-after:"):].split(":", 2)
         if len(parts) < 2:
@@ -359,6 +408,10 @@ class AiWorker:
                 raise Abort(*args)
             if name in ("empty", "garbage"):
                 return pb.ProcessStatus() if name == "empty" else GARBAGE
+            if name == "nul":
+                return pb.ProcessStatus(success=False, error=NUL_ERROR, stage=pb.STAGE_FAILED, progress=0.0)
+            if name == "nan":
+                return pb.ProcessStatus(success=True, error="", stage=pb.STAGE_PROCESSING, progress=float("nan"))
             if name == "fail":
                 return pb.ProcessStatus(success=False, error=args[0], stage=pb.STAGE_FAILED, progress=0.0)
             if name == "slow":
@@ -385,6 +438,11 @@ class AiWorker:
                     raise Abort(*args)
                 if name in ("empty", "garbage"):
                     return pb.EmbeddingResponse() if name == "empty" else GARBAGE
+                if name == "nul":
+                    return pb.EmbeddingResponse(success=False, error=NUL_ERROR)
+                if name == "nan":
+                    return pb.EmbeddingResponse(success=True, semantic_vector=NAN_VECTOR,
+                                                visual_vector=[float("inf")])
                 if name == "fail":
                     return pb.EmbeddingResponse(success=False, error=args[0])
                 if name == "slow":
@@ -417,6 +475,12 @@ class AiWorker:
                 raise Abort(*args)
             if name in ("empty", "garbage"):
                 return pb.SearchResponse() if name == "empty" else GARBAGE
+            if name == "badkey":
+                return BADKEY
+            if name == "nul":
+                return pb.SearchResponse(results=[nul_result()], total_count=1, success=False, error=NUL_ERROR)
+            if name == "nan":
+                return pb.SearchResponse(results=nan_results(), total_count=3, success=True)
             if name == "fail":
                 return pb.SearchResponse(success=False, error=args[0], total_count=0)
             if name == "slow":
@@ -451,10 +515,22 @@ class AiWorker:
             yield pb.ChatResponse(chunk="before garbage ")
             yield GARBAGE
             return
+        if name == "nul":
+            yield pb.ChatResponse(chunk="before\0after ")
+            yield pb.ChatResponse(chunk="second\0chunk", is_final=True, sources=[nul_result()])
+            return
+        if name == "nan":
+            yield pb.ChatResponse(chunk="nan ")
+            yield pb.ChatResponse(chunk="", is_final=True, sources=nan_results())
+            return
         if name == "many":
             for i in range(args[0]):
                 yield pb.ChatResponse(chunk="chunk-%d " % i)
             yield pb.ChatResponse(chunk="", is_final=True, sources=chat_sources(request.options))
+            return
+        if name == "count":
+            for i in range(args[0]):
+                yield pb.ChatResponse(chunk="chunk-%d " % i)
             return
         if name == "error-after":
             n, code, message = args
