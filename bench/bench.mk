@@ -1,12 +1,17 @@
-# bench/bench.mk -- client-cost benchmarks: libaiw vs grpc++ (sync) vs grpc-go
-# vs the Go package aiworker (cgo over libaiw), side by side against one
-# reference service (bench/README.md).
+# bench/bench.mk -- client-cost benchmarks: libaiw vs a raw gRPC C core client
+# (the floor) vs grpc++ (sync) vs grpc-go vs the Go package aiworker (cgo over
+# libaiw), side by side against one fast benchmark server (bench_server.cc,
+# grpc++ async) -- bench/README.md.
 #
-#   make bench            build the four clients, run bench/run.sh (~2 min):
-#                         table + ratios on stdout, bench/RESULTS.md rewritten
-#   make bench-smoke      each client with a tiny count; ends `N passed, M failed`
+#   make bench            build the clients and the server, run bench/run.sh
+#                         (~8 min): tables + ratios on stdout, bench/RESULTS.md rewritten
+#   make bench-smoke      each client with tiny counts; ends `N passed, M failed`
 #   make bench-callgrind  instruction share of libaiw's own code (aiw_*) per call
-#   make bench-build      just build build/bench/bench_{aiw,cpp,grpcgo,aiwgo}
+#   make bench-build      just build build/bench/bench_{server,rawc,aiw,cpp,grpcgo,aiwgo}
+#
+# bench_aiwgo is built by its own rule, which may fail while cgo/ is being
+# changed: bench-build, bench and bench-smoke go on without it (run.sh
+# reports the client as missing).
 #
 # BENCH_ARGS is passed to bench/run.sh (e.g. BENCH_ARGS="--rounds 1").
 
@@ -18,7 +23,9 @@ BENCH_AIW      := $(BENCH_DIR)/bench_aiw
 BENCH_CPP      := $(BENCH_DIR)/bench_cpp
 BENCH_GO       := $(BENCH_DIR)/bench_grpcgo
 BENCH_AIWGO    := $(BENCH_DIR)/bench_aiwgo
-BENCH_BINS     := $(BENCH_AIW) $(BENCH_CPP) $(BENCH_GO) $(BENCH_AIWGO)
+BENCH_SERVER   := $(BENCH_DIR)/bench_server
+BENCH_RAWC     := $(BENCH_DIR)/bench_rawc
+BENCH_BINS     := $(BENCH_SERVER) $(BENCH_RAWC) $(BENCH_AIW) $(BENCH_CPP) $(BENCH_GO)
 BENCH_ARGS     ?=
 
 BENCH_CFLAGS    = $(CSTD) $(OPT) $(WARNINGS) -pthread -Ibench
@@ -36,9 +43,16 @@ BENCH_AIWGO_ENV = GO111MODULE=on GOFLAGS=-mod=mod GOPROXY=off CGO_ENABLED=1 \
 BENCH_AIWGO_SRCS = bench/aiwgo/bench_aiwgo.go bench/aiwgo/go.mod \
 	$(filter-out %_test.go,$(wildcard cgo/*.go)) $(wildcard cgo/*.c cgo/*.h) cgo/go.mod
 
-.PHONY: bench bench-build bench-smoke bench-callgrind
+.PHONY: bench bench-build bench-smoke bench-callgrind bench-aiwgo
 
+# The Go package's client is built when it can be: a failure is reported
+# (and the stale binary removed, so that run.sh reports it missing) but does
+# not stop the other clients.
 bench-build: $(BENCH_BINS)
+	@$(MAKE) --no-print-directory bench-aiwgo || { rm -f $(BENCH_AIWGO); \
+		echo "bench: bench_aiwgo (the Go package) does not build; its rows will be missing" >&2; }
+
+bench-aiwgo: $(BENCH_AIWGO)
 
 bench: bench-build
 	@bash bench/run.sh --build-dir $(BENCH_DIR) --python $(PYTHON_GRPC) $(BENCH_ARGS)
@@ -46,7 +60,7 @@ bench: bench-build
 bench-smoke: bench-build
 	@bash bench/run.sh --smoke --build-dir $(BENCH_DIR) --python $(PYTHON_GRPC)
 
-bench-callgrind: $(BENCH_AIW)
+bench-callgrind: $(BENCH_AIW) $(BENCH_RAWC) $(BENCH_CPP) $(BENCH_SERVER)
 	@bash bench/run.sh --callgrind-only --build-dir $(BENCH_DIR) --python $(PYTHON_GRPC)
 
 # ---- the shared C harness ------------------------------------------------
@@ -86,6 +100,30 @@ $(BENCH_DIR)/obj/cpp/bench_cpp.o: bench/bench_cpp.cc bench/harness.h $(BENCH_GEN
 
 $(BENCH_CPP): $(BENCH_CPP_OBJS) $(BENCH_DIR)/obj/harness.o
 	$(CXX) -o $@ $^ $(BENCH_CXXLIBS)
+
+# ---- the benchmark server: grpc++ async, same generated code ----------------
+$(BENCH_DIR)/obj/cpp/bench_server.o: bench/bench_server.cc $(BENCH_GEN)/ai_service.grpc.pb.h $(BENCH_GEN)/ai_service.pb.h
+	@mkdir -p $(dir $@)
+	$(CXX) $(BENCH_CXXFLAGS) -c $< -o $@
+
+$(BENCH_SERVER): $(BENCH_DIR)/obj/cpp/bench_server.o $(BENCH_DIR)/obj/cpp/ai_service.pb.o \
+		$(BENCH_DIR)/obj/cpp/ai_service.grpc.pb.o
+	$(CXX) -o $@ $^ $(BENCH_CXXLIBS)
+
+# ---- the floor: raw gRPC C core + protobuf-c (libaiw's generated code) ------
+BENCH_RAWC_CFLAGS = $(shell $(PKG_CONFIG) --cflags grpc libprotobuf-c)
+BENCH_RAWC_LIBS   = $(shell $(PKG_CONFIG) --libs grpc libprotobuf-c)
+
+$(BENCH_DIR)/obj/rawc/bench_rawc.o: bench/bench_rawc.c bench/harness.h $(GEN_HDRS) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -I$(GEN_DIR) $(BENCH_RAWC_CFLAGS) -c $< -o $@
+
+$(BENCH_DIR)/obj/rawc/ai_service.pb-c.o: $(GEN_SRCS) $(GEN_HDRS) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(OPT) -Wall -Werror -I$(GEN_DIR) $(BENCH_RAWC_CFLAGS) -c $< -o $@
+
+$(BENCH_RAWC): $(BENCH_DIR)/obj/rawc/bench_rawc.o $(BENCH_DIR)/obj/rawc/ai_service.pb-c.o $(BENCH_DIR)/obj/harness.o
+	$(CC) -o $@ $^ $(BENCH_RAWC_LIBS) -pthread
 
 # ---- grpc-go 1.33 from Debian, GOPATH mode ---------------------------------
 $(BENCH_GO_PKG)/ai_service.pb.go $(BENCH_GO_PKG)/ai_service_grpc.pb.go &: idl/ai_service.proto | $(DEPS_STAMP)

@@ -1,11 +1,14 @@
 /*
  * bench_aiw.c -- the libaiw benchmark client (see bench/README.md).
  *
- *   bench_aiw TARGET unary CONC CALLS WARMUP    GetEmbedding of a short text
- *   bench_aiw TARGET stream 1 STREAMS WARMUP    ChatStream "!many:1000"
+ *   bench_aiw TARGET unary CONC CALLS WARMUP      GetEmbedding of a short text, blocking calls on CONC threads
+ *   bench_aiw TARGET stream CONC STREAMS WARMUP   ChatStream "!many:1000", blocking, on CONC threads
+ *   bench_aiw TARGET qunary CONC CALLS WARMUP     the same on one aiw_queue driven by the main thread:
+ *   bench_aiw TARGET qstream CONC STREAMS WARMUP  CONC calls in flight (aiw_*_start + aiw_queue_next)
  *
  * One aiw_client shared by all threads, a 30 s deadline on every call, every
- * response checked (1024 floats; 1000 chunks + the final one).
+ * response checked (1024 floats; 1000 chunks + the final one). The blocking
+ * form reports as client=libaiw, the queue form as client=libaiw-q.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +78,102 @@ static long stream_call(void *p, char *msg, size_t msg_size) {
   return s.chunks;
 }
 
+/* ---- the queue form: one thread, CONC calls in flight on one aiw_queue ---- */
+
+typedef struct qslot {
+  double t0;
+  stream_state st;
+} qslot;
+
+typedef struct qloop {
+  ctx *c;
+  aiw_queue *q;
+  int stream;
+  qslot *slots;
+  long total, started, done, chunks;
+  double *lat;
+} qloop;
+
+static void qdie(const char *what, aiw_code rc, const char *detail) {
+  printf("ERROR client=libaiw-q: %s: %s: %s\n", what, aiw_code_name(rc), detail ? detail : "");
+  fflush(stdout);
+  exit(1);
+}
+
+static void qstart(qloop *l, qslot *s) {
+  aiw_error err;
+  memset(s, 0, sizeof *s);
+  s->t0 = bench_now_s();
+  aiw_code rc = l->stream ? aiw_chat_stream_start(l->c->client, l->c->chat, l->c->opts, l->q, s, &err)
+                          : aiw_get_embedding_start(l->c->client, l->c->embed, l->c->opts, l->q, s, &err);
+  if (rc != AIW_OK) qdie(l->stream ? "aiw_chat_stream_start" : "aiw_get_embedding_start", rc, err.message);
+  l->started++;
+}
+
+static void qfinish(qloop *l, qslot *s) {
+  if (l->lat) l->lat[l->done] = bench_now_s() - s->t0;
+  l->done++;
+  if (l->started < l->total) qstart(l, s);
+}
+
+static void qrun(qloop *l, int conc, long total, double *lat) {
+  l->total = total;
+  l->started = l->done = l->chunks = 0;
+  l->lat = lat;
+  for (int i = 0; i < conc && l->started < total; i++) qstart(l, &l->slots[i]);
+  while (l->done < total) {
+    aiw_completion *c = NULL;
+    if (aiw_queue_wait(l->q, -1, &c) != AIW_QUEUE_COMPLETION) qdie("aiw_queue_wait", AIW_OK, "no completion");
+    qslot *s = aiw_completion_tag(c);
+    if (aiw_completion_is_message(c)) {
+      aiw_chat_response *r = aiw_completion_take_chat_response(c);
+      aiw_completion_free(c);
+      if (!r) qdie("ChatStream", AIW_OK, "a message completion without a message");
+      on_chunk(r, &s->st);
+      aiw_chat_response_free(r);
+      continue;
+    }
+    aiw_code rc = aiw_completion_code(c);
+    if (rc != AIW_OK) qdie(l->stream ? "ChatStream" : "GetEmbedding", rc, aiw_completion_error(c)->message);
+    if (l->stream) {
+      aiw_completion_free(c);
+      if (s->st.chunks != STREAM_CHUNKS || !s->st.saw_final || s->st.bad)
+        qdie("ChatStream", AIW_OK, "wrong message count or final flag");
+      l->chunks += s->st.chunks;
+    } else {
+      aiw_embedding_response *resp = aiw_completion_take_embedding_response(c);
+      aiw_completion_free(c);
+      size_t len = 0;
+      const float *v = aiw_embedding_response_semantic_vector(resp, &len);
+      if (!v || len != EMBED_DIMS || !aiw_embedding_response_success(resp))
+        qdie("GetEmbedding", AIW_OK, "wrong response");
+      aiw_embedding_response_free(resp);
+    }
+    qfinish(l, s);
+  }
+}
+
+static int run_queue(ctx *c, const bench_args *a) {
+  qloop l;
+  memset(&l, 0, sizeof l);
+  l.c = c;
+  l.stream = strcmp(a->workload, "stream") == 0;
+  l.q = aiw_queue_new();
+  l.slots = calloc((size_t)a->conc, sizeof *l.slots);
+  double *lat = calloc((size_t)a->calls, sizeof *lat);
+  if (!l.q || !l.slots || !lat) qdie("setup", AIW_OK, "out of memory");
+  if (a->warmup > 0) qrun(&l, a->conc, a->warmup * a->conc, NULL);
+  bench_meas m;
+  bench_meas_begin(&m);
+  qrun(&l, a->conc, a->calls, lat);
+  bench_meas_end(&m);
+  bench_print_result("libaiw-q", a->workload, a->conc, a->calls, l.chunks, &m, lat, a->calls);
+  aiw_queue_free(l.q);
+  free(l.slots);
+  free(lat);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   bench_args a;
   bench_parse_args(argc, argv, &a);
@@ -94,8 +193,9 @@ int main(int argc, char **argv) {
     printf("ERROR client=libaiw: setup failed\n");
     return 1;
   }
-  int status = strcmp(a.workload, "unary") == 0 ? bench_run_unary("libaiw", &a, unary_call, &c)
-                                                 : bench_run_stream("libaiw", &a, stream_call, &c);
+  int status = a.queue                             ? run_queue(&c, &a)
+               : strcmp(a.workload, "unary") == 0 ? bench_run_unary("libaiw", &a, unary_call, &c)
+                                                  : bench_run_stream("libaiw", &a, stream_call, &c);
   aiw_chat_request_free(c.chat);
   aiw_embedding_request_free(c.embed);
   aiw_call_options_free(c.opts);

@@ -79,6 +79,10 @@ long stream_call(void *p, char *msg, size_t msg_size) {
 int main(int argc, char **argv) {
   bench_args a;
   bench_parse_args(argc, argv, &a);
+  if (a.queue) {
+    std::fprintf(stderr, "bench_cpp: no queue form (qunary / qstream)\n");
+    return 2;
+  }
   Ctx c;
   c.stub = ai_service::AiWorker::NewStub(grpc::CreateChannel(a.target, grpc::InsecureChannelCredentials()));
   c.embed.set_text(kEmbedText);

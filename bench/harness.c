@@ -6,10 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 
-static double now_s(void) {
+double bench_now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
@@ -18,7 +17,7 @@ static double now_s(void) {
 static double tv_s(struct timeval tv) { return (double)tv.tv_sec + (double)tv.tv_usec / 1e6; }
 
 static void usage(const char *prog) {
-  fprintf(stderr, "usage: %s TARGET unary|stream CONC CALLS WARMUP\n", prog);
+  fprintf(stderr, "usage: %s TARGET unary|stream|qunary|qstream CONC CALLS WARMUP\n", prog);
   exit(2);
 }
 
@@ -34,13 +33,44 @@ void bench_parse_args(int argc, char **argv, bench_args *a) {
   if (argc != 6) usage(argv[0]);
   a->target = argv[1];
   a->workload = argv[2];
+  a->queue = 0;
+  if (strcmp(a->workload, "qunary") == 0 || strcmp(a->workload, "qstream") == 0) {
+    a->queue = 1;
+    a->workload++;
+  }
   if (strcmp(a->workload, "unary") != 0 && strcmp(a->workload, "stream") != 0) usage(argv[0]);
   a->conc = (int)parse_long(argv[0], argv[3], 1);
   if (a->conc > 1024) usage(argv[0]);
   a->calls = parse_long(argv[0], argv[4], 1);
   a->warmup = parse_long(argv[0], argv[5], 0);
-  if (strcmp(a->workload, "stream") == 0 && a->conc != 1) usage(argv[0]);
   if (a->calls < a->conc) usage(argv[0]);
+}
+
+/* `Name:  <number>` of /proc/self/status, or -1. */
+static long proc_status(const char *name) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  char line[256];
+  size_t n = strlen(name);
+  long v = -1;
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, name, n) == 0 && line[n] == ':') {
+      v = strtol(line + n + 1, NULL, 10);
+      break;
+    }
+  fclose(f);
+  return v;
+}
+
+void bench_meas_begin(bench_meas *m) {
+  getrusage(RUSAGE_SELF, &m->r0);
+  m->t0 = bench_now_s();
+}
+
+void bench_meas_end(bench_meas *m) {
+  m->t1 = bench_now_s();
+  getrusage(RUSAGE_SELF, &m->r1);
+  m->threads = (int)proc_status("Threads");
 }
 
 static int cmp_double(const void *x, const void *y) {
@@ -56,17 +86,19 @@ static double percentile(const double *v, long n, double p) {
   return v[rank - 1];
 }
 
-static void print_result(const char *client, const bench_args *a, long calls, long chunks, double wall,
-                         const struct rusage *r0, const struct rusage *r1, double *lat, long n) {
+void bench_print_result(const char *client, const char *workload, int conc, long calls, long chunks,
+                        const bench_meas *m, double *lat, long n) {
   qsort(lat, (size_t)n, sizeof *lat, cmp_double);
   printf("RESULT client=%s workload=%s conc=%d calls=%ld chunks=%ld wall_s=%.6f cpu_user_s=%.6f "
-         "cpu_sys_s=%.6f p50_us=%.1f p99_us=%.1f\n",
-         client, a->workload, a->conc, calls, chunks, wall, tv_s(r1->ru_utime) - tv_s(r0->ru_utime),
-         tv_s(r1->ru_stime) - tv_s(r0->ru_stime), percentile(lat, n, 0.50) * 1e6, percentile(lat, n, 0.99) * 1e6);
+         "cpu_sys_s=%.6f csw_vol=%ld csw_invol=%ld threads=%d rss_kb=%ld p50_us=%.1f p99_us=%.1f\n",
+         client, workload, conc, calls, chunks, m->t1 - m->t0, tv_s(m->r1.ru_utime) - tv_s(m->r0.ru_utime),
+         tv_s(m->r1.ru_stime) - tv_s(m->r0.ru_stime), m->r1.ru_nvcsw - m->r0.ru_nvcsw,
+         m->r1.ru_nivcsw - m->r0.ru_nivcsw, m->threads, proc_status("VmHWM"), percentile(lat, n, 0.50) * 1e6,
+         percentile(lat, n, 0.99) * 1e6);
   fflush(stdout);
 }
 
-/* ---- unary ----------------------------------------------------------- */
+/* ---- threads making blocking calls ------------------------------------ */
 
 typedef struct worker {
   pthread_t tid;
@@ -74,32 +106,42 @@ typedef struct worker {
   long warmup;
   long calls;
   double *lat; /* calls entries */
+  long chunks;
   int failed;
   char msg[256];
-  bench_unary_fn fn;
+  bench_unary_fn ufn;
+  bench_stream_fn sfn;
   void *ctx;
   pthread_barrier_t *ready; /* all warmed up (workers + main) */
   pthread_barrier_t *go;    /* main has read the clocks */
 } worker;
 
+static long one_call(worker *w) {
+  if (w->ufn) return w->ufn(w->ctx, w->index, w->msg, sizeof w->msg) == 0 ? 0 : -1;
+  return w->sfn(w->ctx, w->msg, sizeof w->msg);
+}
+
 static void *worker_main(void *arg) {
   worker *w = arg;
   for (long i = 0; i < w->warmup && !w->failed; i++)
-    if (w->fn(w->ctx, w->index, w->msg, sizeof w->msg) != 0) w->failed = 1;
+    if (one_call(w) < 0) w->failed = 1;
   pthread_barrier_wait(w->ready);
   pthread_barrier_wait(w->go);
   for (long i = 0; i < w->calls && !w->failed; i++) {
-    double t0 = now_s();
-    if (w->fn(w->ctx, w->index, w->msg, sizeof w->msg) != 0) {
+    double t0 = bench_now_s();
+    long n = one_call(w);
+    if (n < 0) {
       w->failed = 1;
       break;
     }
-    w->lat[i] = now_s() - t0;
+    w->lat[i] = bench_now_s() - t0;
+    w->chunks += n;
   }
   return NULL;
 }
 
-int bench_run_unary(const char *client, const bench_args *a, bench_unary_fn fn, void *ctx) {
+static int run_threads(const char *client, const bench_args *a, bench_unary_fn ufn, bench_stream_fn sfn,
+                       void *ctx) {
   int conc = a->conc;
   worker *ws = calloc((size_t)conc, sizeof *ws);
   double *lat = calloc((size_t)a->calls, sizeof *lat);
@@ -118,7 +160,8 @@ int bench_run_unary(const char *client, const bench_args *a, bench_unary_fn fn, 
     w->calls = a->calls / conc + (t < a->calls % conc ? 1 : 0);
     w->lat = lat + off;
     off += w->calls;
-    w->fn = fn;
+    w->ufn = ufn;
+    w->sfn = sfn;
     w->ctx = ctx;
     w->ready = &ready;
     w->go = &go;
@@ -128,20 +171,23 @@ int bench_run_unary(const char *client, const bench_args *a, bench_unary_fn fn, 
     }
   }
   pthread_barrier_wait(&ready);
-  struct rusage r0, r1;
-  getrusage(RUSAGE_SELF, &r0);
-  double t0 = now_s();
+  bench_meas m;
+  bench_meas_begin(&m);
   pthread_barrier_wait(&go);
   for (int t = 0; t < conc; t++) pthread_join(ws[t].tid, NULL);
-  double wall = now_s() - t0;
-  getrusage(RUSAGE_SELF, &r1);
+  /* the workers have exited: count them as the peak they were */
+  bench_meas_end(&m);
+  m.threads += conc;
   int failed = 0;
-  for (int t = 0; t < conc; t++)
+  long chunks = 0;
+  for (int t = 0; t < conc; t++) {
+    chunks += ws[t].chunks;
     if (ws[t].failed) {
       if (!failed) printf("ERROR client=%s workload=%s thread=%d: %s\n", client, a->workload, t, ws[t].msg);
       failed = 1;
     }
-  if (!failed) print_result(client, a, a->calls, 0, wall, &r0, &r1, lat, a->calls);
+  }
+  if (!failed) bench_print_result(client, a->workload, conc, a->calls, chunks, &m, lat, a->calls);
   pthread_barrier_destroy(&ready);
   pthread_barrier_destroy(&go);
   free(ws);
@@ -149,35 +195,10 @@ int bench_run_unary(const char *client, const bench_args *a, bench_unary_fn fn, 
   return failed;
 }
 
-/* ---- stream ---------------------------------------------------------- */
+int bench_run_unary(const char *client, const bench_args *a, bench_unary_fn fn, void *ctx) {
+  return run_threads(client, a, fn, NULL, ctx);
+}
 
 int bench_run_stream(const char *client, const bench_args *a, bench_stream_fn fn, void *ctx) {
-  char msg[256] = "";
-  for (long i = 0; i < a->warmup; i++)
-    if (fn(ctx, msg, sizeof msg) < 0) {
-      printf("ERROR client=%s workload=stream warm-up: %s\n", client, msg);
-      return 1;
-    }
-  double *lat = calloc((size_t)a->calls, sizeof *lat);
-  if (!lat) return 1;
-  long chunks = 0;
-  struct rusage r0, r1;
-  getrusage(RUSAGE_SELF, &r0);
-  double t0 = now_s();
-  for (long i = 0; i < a->calls; i++) {
-    double s = now_s();
-    long n = fn(ctx, msg, sizeof msg);
-    if (n < 0) {
-      printf("ERROR client=%s workload=stream: %s\n", client, msg);
-      free(lat);
-      return 1;
-    }
-    lat[i] = now_s() - s;
-    chunks += n;
-  }
-  double wall = now_s() - t0;
-  getrusage(RUSAGE_SELF, &r1);
-  print_result(client, a, a->calls, chunks, wall, &r0, &r1, lat, a->calls);
-  free(lat);
-  return 0;
+  return run_threads(client, a, NULL, fn, ctx);
 }

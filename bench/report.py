@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""bench/report.py -- turns the RESULT lines of bench/run.sh into a table,
-the libaiw ratios, the Go package's ratios (against grpc-go and against
-libaiw itself: the cost of the binding) and bench/RESULTS.md; also
-summarises callgrind profiles.
+"""bench/report.py -- turns the RESULT / FAILED / MISSING lines of
+bench/run.sh into tables (median of the rounds with the per-round
+min..max), the ratio tables (libaiw against the raw C core floor and
+against grpc++, the Go package against grpc-go and against libaiw), the
+open-streams table and bench/RESULTS.md; also summarises callgrind profiles.
 
   report.py table RESULTS_TXT --meta META_TXT [--callgrind CG_MD] [--md OUT.md]
-  report.py callgrind --client NAME --unit call|chunk --n1 N1 FILE1 --n2 N2 FILE2
+  report.py callgrind --client NAME --what WHAT --unit call|message --n1 N1 FILE1 --n2 N2 FILE2
 
 Standard library only. Nothing here judges a number: it only reports.
 """
@@ -14,263 +15,329 @@ import re
 import statistics
 import sys
 
-CLIENTS = ["libaiw", "cpp", "grpcgo", "aiwgo", "aiwgo-recv"]
-CLIENT_LABEL = {"libaiw": "libaiw (C)", "cpp": "C++ grpc++ sync", "grpcgo": "grpc-go 1.33",
-                "aiwgo": "Go aiworker (cgo over libaiw)", "aiwgo-recv": "Go aiworker, ChatStream+Recv"}
-# The Go package's rows: ChatStreamFunc (aiwgo) in every workload, and its
-# ChatStream + Recv form (aiwgo-recv) as an extra stream row.
-GO_PKG = ["aiwgo", "aiwgo-recv"]
-WORKLOADS = ["unary1", "unary16", "stream"]
+CLIENTS = ["rawc", "libaiw-q", "libaiw", "cpp", "grpcgo", "aiwgo", "aiwgo-recv"]
+CLIENT_LABEL = {
+    "rawc": "raw C core (floor)",
+    "libaiw-q": "libaiw (C), aiw_queue",
+    "libaiw": "libaiw (C), blocking",
+    "cpp": "C++ grpc++ sync",
+    "grpcgo": "grpc-go 1.33",
+    "aiwgo": "Go aiworker",
+    "aiwgo-recv": "Go aiworker, ChatStream+Recv",
+}
+CLIENT_HOW = {
+    "rawc": "one completion queue, one thread",
+    "libaiw-q": "one aiw_queue, one thread",
+    "libaiw": "a thread per call in flight",
+    "cpp": "a thread per call in flight",
+    "grpcgo": "a goroutine per call in flight",
+    "aiwgo": "a goroutine per call in flight; streams: ChatStreamFunc",
+    "aiwgo-recv": "a goroutine per stream; ChatStream + Recv",
+}
+WORKLOADS = ["unary1", "unary16", "unary64", "stream1", "stream8"]
 WORKLOAD_LABEL = {
     "unary1": "GetEmbedding, 1 in flight",
-    "unary16": "GetEmbedding, 16 in flight (16 threads / goroutines)",
-    "stream": "ChatStream `!many:1000` (1001 messages per stream), 1 in flight",
+    "unary16": "GetEmbedding, 16 in flight",
+    "unary64": "GetEmbedding, 64 in flight",
+    "stream1": "ChatStream `!many:1000` (1001 messages per stream), 1 in flight",
+    "stream8": "ChatStream `!many:1000` (1001 messages per stream), 8 in flight",
 }
+# (subject, peer, why) -- the ratios the report gives, CPU per call / per message
+PAIRS = [
+    ("libaiw-q", "rawc", "libaiw's queue over the same structure written on grpc.h (target 1.05)"),
+    ("libaiw", "rawc", "libaiw's blocking calls against the floor"),
+    ("libaiw", "cpp", "the same structure: blocking calls, a thread per call"),
+    ("aiwgo", "grpcgo", "the choice a Go user has"),
+    ("aiwgo-recv", "grpcgo", "the same, streams read grpc-go's way"),
+    ("aiwgo", "libaiw-q", "the binding over the path it uses (libaiw's queue)"),
+    ("aiwgo", "libaiw", "the binding against libaiw's blocking calls"),
+]
+PAIR_LABEL = {
+    ("libaiw-q", "rawc"): "libaiw (queue) ÷ raw C",
+    ("libaiw", "rawc"): "libaiw (blocking) ÷ raw C",
+    ("libaiw", "cpp"): "libaiw (blocking) ÷ grpc++",
+    ("aiwgo", "grpcgo"): "Go pkg ÷ grpc-go",
+    ("aiwgo-recv", "grpcgo"): "Go pkg (Recv) ÷ grpc-go",
+    ("aiwgo", "libaiw-q"): "Go pkg ÷ libaiw (queue)",
+    ("aiwgo", "libaiw"): "Go pkg ÷ libaiw (blocking)",
+}
+OPEN_CLIENTS = ["grpcgo", "aiwgo"]
+
+
+def wkey(workload, conc):
+    return "%s%d" % (workload, conc)
 
 
 def parse_results(path):
-    rows = []
+    rows, fails = [], []
     with open(path) as f:
         for line in f:
-            if not line.startswith("RESULT "):
+            word = line.split(" ", 1)[0]
+            if word not in ("RESULT", "FAILED", "MISSING"):
                 continue
             kv = dict(tok.split("=", 1) for tok in line.split()[1:] if "=" in tok)
-            r = {"client": kv["client"], "round": int(kv.get("round", "1"))}
-            conc = int(kv["conc"])
-            r["workload"] = "stream" if kv["workload"] == "stream" else "unary%d" % conc
+            key = wkey(kv["workload"], int(kv["conc"]))
+            rnd = int(kv.get("round", "1"))
+            if word != "RESULT":
+                fails.append({"client": kv["client"], "workload": key, "round": rnd, "kind": word,
+                              "why": kv.get("why", "").replace("_", " ")})
+                continue
+            r = {"client": kv["client"], "round": rnd, "workload": key}
             calls, chunks = int(kv["calls"]), int(kv["chunks"])
             wall = float(kv["wall_s"])
             cpu = float(kv["cpu_user_s"]) + float(kv["cpu_sys_s"])
-            r["calls"], r["chunks"], r["conc"] = calls, chunks, conc
+            csw = int(kv.get("csw_vol", 0)) + int(kv.get("csw_invol", 0))
+            r.update(calls=calls, chunks=chunks, conc=int(kv["conc"]), wall=wall, cpu=cpu, csw=csw)
             r["cpu_us_call"] = cpu / calls * 1e6
-            r["user_share"] = float(kv["cpu_user_s"]) / cpu if cpu > 0 else 0.0
+            r["csw_call"] = csw / calls
             r["cpu_us_chunk"] = cpu / chunks * 1e6 if chunks else None
+            r["csw_chunk"] = csw / chunks if chunks else None
+            r["user_share"] = float(kv["cpu_user_s"]) / cpu if cpu > 0 else 0.0
             r["p50_us"], r["p99_us"] = float(kv["p50_us"]), float(kv["p99_us"])
             r["rate"] = calls / wall
             r["chunk_rate"] = chunks / wall if chunks else None
+            r["threads"] = int(kv.get("threads", 0))
+            r["rss_mb"] = int(kv.get("rss_kb", 0)) / 1024.0
+            for k in ("peak_open", "completed", "hold_ms"):
+                r[k] = int(kv[k]) if k in kv else None
+            r["all_open_s"] = float(kv["all_open_s"]) if "all_open_s" in kv else None
             r["srv_us_call"] = float(kv["srv_cpu_s"]) / int(kv["srv_calls"]) * 1e6 if "srv_cpu_s" in kv else None
             rows.append(r)
-    return rows
-
-
-def med(rows, key):
-    vals = [r[key] for r in rows if r.get(key) is not None]
-    return statistics.median(vals) if vals else None
+    return rows, fails
 
 
 def fmt(v, spec="%.1f"):
     return "-" if v is None else spec % v
 
 
-def summarise(rows):
-    """{(client, workload): {metric: median}, ...} plus per-round CPU ratios."""
-    out = {}
-    for c in CLIENTS:
-        for w in WORKLOADS:
-            rs = [r for r in rows if r["client"] == c and r["workload"] == w]
-            if not rs:
-                continue
-            m = {k: med(rs, k) for k in ("cpu_us_call", "cpu_us_chunk", "p50_us", "p99_us", "rate",
-                                         "chunk_rate", "srv_us_call", "user_share")}
-            m["rounds"] = len(rs)
-            m["calls"] = rs[0]["calls"]
-            m["chunks"] = rs[0]["chunks"]
-            out[(c, w)] = m
-    return out
+def is_stream(w):
+    return w.startswith("stream")
 
 
 def cpu_key(w):
-    return "cpu_us_chunk" if w == "stream" else "cpu_us_call"
+    return "cpu_us_chunk" if is_stream(w) else "cpu_us_call"
 
 
-def round_ratios(rows, w, peer, subject="libaiw"):
-    """subject/peer CPU ratio of each round (both measured in that round)."""
-    k = cpu_key(w)
+def csw_key(w):
+    return "csw_chunk" if is_stream(w) else "csw_call"
+
+
+METRICS = ("cpu_us_call", "cpu_us_chunk", "csw_call", "csw_chunk", "p50_us", "p99_us", "rate", "chunk_rate",
+           "srv_us_call", "user_share", "threads", "rss_mb", "wall", "cpu", "peak_open", "completed",
+           "all_open_s", "csw")
+
+
+def summarise(rows):
+    """{(client, workload): {metric: median, metric+'_range': (min, max)}}"""
+    out = {}
+    for key in sorted({(r["client"], r["workload"]) for r in rows}):
+        rs = [r for r in rows if (r["client"], r["workload"]) == key]
+        m = {"rounds": len(rs), "calls": rs[0]["calls"], "chunks": rs[0]["chunks"], "hold_ms": rs[0]["hold_ms"]}
+        for k in METRICS:
+            vals = [r[k] for r in rs if r.get(k) is not None]
+            m[k] = statistics.median(vals) if vals else None
+            m[k + "_range"] = (min(vals), max(vals)) if vals else None
+        out[key] = m
+    return out
+
+
+def with_range(m, k, spec):
+    """median and, with more than one round, the per-round min..max."""
+    v = m.get(k)
+    if v is None:
+        return "-"
+    rg = m.get(k + "_range")
+    if m["rounds"] > 1 and rg:
+        return "%s (%s..%s)" % (spec % v, spec % rg[0], spec % rg[1])
+    return spec % v
+
+
+def round_ratios(rows, w, subject, peer, k):
+    """subject/peer ratio of metric k in each round (both measured in that round)."""
     res = []
     for rnd in sorted({r["round"] for r in rows}):
         a = [r for r in rows if r["round"] == rnd and r["workload"] == w and r["client"] == subject]
         b = [r for r in rows if r["round"] == rnd and r["workload"] == w and r["client"] == peer]
-        if a and b and b[0][k]:
+        if a and b and b[0].get(k) and a[0].get(k) is not None:
             res.append(a[0][k] / b[0][k])
     return res
 
 
-def table_lines(s, rows):
+def ratio_cell(s, rows, w, subject, peer, k=None, rng=True):
+    k = k or cpu_key(w)
+    a, b = s.get((subject, w)), s.get((peer, w))
+    if not a or not b or not b.get(k) or a.get(k) is None:
+        return "-"
+    rr = round_ratios(rows, w, subject, peer, k)
+    v = a[k] / b[k]
+    if rng and len(rr) > 1:
+        return "%.2f (%.2f..%.2f)" % (v, min(rr), max(rr))
+    return "%.2f" % v
+
+
+def fail_note(fails, c, w):
+    fs = [f for f in fails if f["client"] == c and f["workload"] == w]
+    if not fs:
+        return None
+    kinds = {f["kind"] for f in fs}
+    if kinds == {"MISSING"}:
+        return "missing (did not build)"
+    why = next((f["why"] for f in fs if f["why"]), "")
+    return "failed in %d round(s)%s" % (len(fs), (": " + why) if why else "")
+
+
+def table_lines(s, rows, fails):
     lines = []
     for w in WORKLOADS:
-        if not any((c, w) in s for c in CLIENTS):
+        present = [c for c in CLIENTS if (c, w) in s or fail_note(fails, c, w)]
+        if not present:
             continue
-        any_m = next(s[(c, w)] for c in CLIENTS if (c, w) in s)
-        if w == "stream":
-            lines.append("### %s -- %d streams x %d messages per client per round, median of %d round(s)"
-                         % (WORKLOAD_LABEL[w], any_m["calls"], any_m["chunks"] // max(any_m["calls"], 1),
-                            any_m["rounds"]))
-            lines.append("")
-            lines.append("| client | client CPU us/chunk | client CPU us/stream | p50 ms/stream | p99 ms/stream "
-                         "| chunks/s | user CPU share | server CPU us/stream |")
-            lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
-            for c in CLIENTS:
+        any_m = next((s[(c, w)] for c in CLIENTS if (c, w) in s), None)
+        if is_stream(w):
+            if any_m:
+                lines.append("### %s -- %d streams per client per round, median of %d round(s) (min..max)"
+                             % (WORKLOAD_LABEL[w], any_m["calls"], any_m["rounds"]))
+            lines += ["", "| client | client CPU us/chunk | context switches /chunk | p50 ms/stream | p99 ms/stream "
+                      "| chunks/s | threads | user CPU | server CPU us/chunk |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            for c in present:
                 m = s.get((c, w))
                 if not m:
+                    lines.append("| %s | %s |  |  |  |  |  |  |  |" % (CLIENT_LABEL[c], fail_note(fails, c, w)))
                     continue
-                lines.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                    CLIENT_LABEL[c], fmt(m["cpu_us_chunk"], "%.2f"), fmt(m["cpu_us_call"], "%.0f"),
+                srv = m["srv_us_call"] / (m["chunks"] / m["calls"]) if m["srv_us_call"] and m["chunks"] else None
+                lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                    CLIENT_LABEL[c], with_range(m, "cpu_us_chunk", "%.2f"), fmt(m["csw_chunk"], "%.3f"),
                     fmt(m["p50_us"] / 1000, "%.1f"), fmt(m["p99_us"] / 1000, "%.1f"),
-                    fmt(m["chunk_rate"], "%.0f"), fmt(m["user_share"] * 100, "%.0f%%"),
-                    fmt(m["srv_us_call"], "%.0f")))
+                    with_range(m, "chunk_rate", "%.0f"), fmt(m["threads"], "%d"),
+                    fmt(m["user_share"] * 100, "%.0f%%"), fmt(srv, "%.2f")))
         else:
-            lines.append("### %s -- %d calls per client per round, median of %d round(s)"
-                         % (WORKLOAD_LABEL[w], any_m["calls"], any_m["rounds"]))
-            lines.append("")
-            lines.append("| client | client CPU us/call | p50 us | p99 us | calls/s | user CPU share "
-                         "| server CPU us/call |")
-            lines.append("|---|---:|---:|---:|---:|---:|---:|")
-            for c in CLIENTS:
+            if any_m:
+                lines.append("### %s -- %d calls per client per round, median of %d round(s) (min..max)"
+                             % (WORKLOAD_LABEL[w], any_m["calls"], any_m["rounds"]))
+            lines += ["", "| client | client CPU us/call | context switches /call | p50 us | p99 us | calls/s "
+                      "| threads | user CPU | server CPU us/call |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            for c in present:
                 m = s.get((c, w))
                 if not m:
+                    lines.append("| %s | %s |  |  |  |  |  |  |  |" % (CLIENT_LABEL[c], fail_note(fails, c, w)))
                     continue
-                lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
-                    CLIENT_LABEL[c], fmt(m["cpu_us_call"]), fmt(m["p50_us"], "%.0f"), fmt(m["p99_us"], "%.0f"),
-                    fmt(m["rate"], "%.0f"), fmt(m["user_share"] * 100, "%.0f%%"), fmt(m["srv_us_call"], "%.0f")))
+                lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                    CLIENT_LABEL[c], with_range(m, "cpu_us_call", "%.1f"), fmt(m["csw_call"], "%.3f"),
+                    fmt(m["p50_us"], "%.0f"), fmt(m["p99_us"], "%.0f"), with_range(m, "rate", "%.0f"),
+                    fmt(m["threads"], "%d"), fmt(m["user_share"] * 100, "%.0f%%"), fmt(m["srv_us_call"], "%.0f")))
         lines.append("")
     return lines
 
 
+def open_lines(s, rows, fails):
+    sizes = sorted({int(w[4:]) for (_, w) in s if w.startswith("open")} |
+                   {int(f["workload"][4:]) for f in fails if f["workload"].startswith("open")})
+    if not sizes:
+        return []
+    lines = ["### Open streams: N concurrent ChatStreams from one process, one connection", "",
+             "Each stream `!hold:MS:10`: its first message at once, then the server waits MS ms "
+             "(1000 + N/5) and sends 9 more and the final one. A goroutine per stream, ChatStream + Recv. "
+             "Threads: peak of `Threads:` in /proc/self/status sampled every 5 ms; RSS: VmHWM; "
+             "open at once: most streams between their first and last message at the same time; "
+             "all open after: from the first start until every stream had its first message. "
+             "Median of the rounds (min..max).", "",
+             "| N | client | completed | open at once | peak OS threads | peak RSS MB | all open after s "
+             "| wall s | client CPU ms | context switches |",
+             "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for n in sizes:
+        w = "open%d" % n
+        for c in OPEN_CLIENTS:
+            m = s.get((c, w))
+            note = fail_note(fails, c, w)
+            if not m:
+                if note:
+                    lines.append("| %d | %s | **%s** |  |  |  |  |  |  |  |" % (n, CLIENT_LABEL[c], note))
+                continue
+            comp = "%d/%d all" % (m["completed"], n) if m["completed"] == n else "%d/%d" % (m["completed"], n)
+            if note:
+                comp += "; **%s**" % note
+            lines.append("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                n, CLIENT_LABEL[c], comp, fmt(m["peak_open"], "%d"), with_range(m, "threads", "%d"),
+                with_range(m, "rss_mb", "%.1f"), fmt(m["all_open_s"], "%.2f"), with_range(m, "wall", "%.2f"),
+                fmt(m["cpu"] * 1000 if m["cpu"] is not None else None, "%.0f"), fmt(m["csw"], "%d")))
+        a, b = s.get(("aiwgo", w)), s.get(("grpcgo", w))
+        if a and b:
+            def r(k):
+                return "%.2f" % (a[k] / b[k]) if a.get(k) and b.get(k) else "-"
+            lines.append("| %d | *Go pkg ÷ grpc-go* |  |  | *%s* | *%s* | *%s* | *%s* | *%s* | *%s* |" % (
+                n, r("threads"), r("rss_mb"), r("all_open_s"), r("wall"), r("cpu"), r("csw")))
+    lines.append("")
+    return lines
+
+
 def ratio_lines(s, rows):
-    lines = ["### Ratios: libaiw / peer, same run, same server", "",
-             "CPU, p50, p99: below 1 = libaiw cheaper / faster. Throughput: above 1 = libaiw faster.", "",
-             "| workload | peer | client CPU | CPU ratio per round (min..max) | p50 | p99 | throughput |",
-             "|---|---|---:|---|---:|---:|---:|"]
+    lines = ["### Ratios, client CPU per call (unary) / per message (stream): subject ÷ peer, same run", "",
+             "Ratio of the medians, with the min..max of the per-round ratios (both clients measured in the "
+             "same round). Below 1 = the subject is cheaper.", "",
+             "| workload | " + " | ".join(PAIR_LABEL[(a, b)] for a, b, _ in PAIRS) + " |",
+             "|---|" + "---:|" * len(PAIRS)]
     for w in WORKLOADS:
-        a = s.get(("libaiw", w))
-        if not a:
+        cells = [ratio_cell(s, rows, w, a, b) for a, b, _ in PAIRS]
+        if all(c == "-" for c in cells):
             continue
-        for peer in ("cpp", "grpcgo"):
-            b = s.get((peer, w))
-            if not b:
-                continue
-            k = cpu_key(w)
-            rr = round_ratios(rows, w, peer)
-            spread = "%.2f..%.2f" % (min(rr), max(rr)) if rr else "-"
-
-            def ratio(key):
-                return fmt(a[key] / b[key], "%.2f") if a.get(key) and b.get(key) else "-"
-            lines.append("| %s | %s | **%s** | %s | %s | %s | %s |" % (
-                w, CLIENT_LABEL[peer], ratio(k), spread, ratio("p50_us"), ratio("p99_us"), ratio("rate")))
-    lines.append("")
-    lines.append("Client CPU = getrusage(RUSAGE_SELF) user+sys of the client process over the measured calls "
-                 "(all its threads), divided by calls (unary) or by messages received (stream). "
-                 "p99 of a stream workload is over few streams (with 20, the slowest one).")
-    lines.append("")
-    return lines
-
-
-def go_ratio_lines(s, rows):
-    """The Go package against grpc-go (the other Go client) and against libaiw
-    from C (what the binding costs), all measured in the same run."""
-    if not any((c, w) in s for c in GO_PKG for w in WORKLOADS):
-        return []
-    lines = ["### Ratios: Go package aiworker / peer, same run, same server", "",
-             "Against grpc-go: the choice a Go user has. Against libaiw (C): the cost of the binding "
-             "(cgo transitions, Go-side packing and decoding, the Go runtime); the extra CPU column is "
-             "the difference of the medians, per call (unary) or per message (stream). "
-             "CPU, p50, p99: below 1 = the Go package cheaper / faster. Throughput: above 1 = faster.", "",
-             "| workload | Go package | peer | client CPU | CPU ratio per round (min..max) "
-             "| extra CPU us/unit | p50 | p99 | throughput |",
-             "|---|---|---|---:|---|---:|---:|---:|---:|"]
+        lines.append("| %s | %s |" % (w, " | ".join(cells)))
+    lines += ["", "The same pairs, other measures (ratio of the medians): context switches per call / message, "
+              "p50 and p99 latency (below 1 = better), throughput (above 1 = better).", "",
+              "| workload | pair | CPU | context switches | p50 | p99 | throughput |", "|---|---|---:|---:|---:|---:|---:|"]
     for w in WORKLOADS:
-        for g in GO_PKG:
-            a = s.get((g, w))
-            if not a:
+        for a, b, _ in PAIRS:
+            if (a, w) not in s or (b, w) not in s:
                 continue
-            for peer in ("grpcgo", "libaiw"):
-                b = s.get((peer, w))
-                if not b:
-                    continue
-                k = cpu_key(w)
-                rr = round_ratios(rows, w, peer, subject=g)
-                spread = "%.2f..%.2f" % (min(rr), max(rr)) if rr else "-"
-
-                def ratio(key):
-                    return fmt(a[key] / b[key], "%.2f") if a.get(key) and b.get(key) else "-"
-                diff = fmt(a[k] - b[k], "%+.2f" if w == "stream" else "%+.1f") \
-                    if a.get(k) is not None and b.get(k) is not None else "-"
-                lines.append("| %s | %s | %s | **%s** | %s | %s | %s | %s | %s |" % (
-                    w, CLIENT_LABEL[g], CLIENT_LABEL[peer], ratio(k), spread, diff,
-                    ratio("p50_us"), ratio("p99_us"), ratio("rate")))
-    lines.append("")
+            rk = "chunk_rate" if is_stream(w) else "rate"
+            lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                w, PAIR_LABEL[(a, b)], ratio_cell(s, rows, w, a, b, rng=False),
+                ratio_cell(s, rows, w, a, b, csw_key(w), rng=False), ratio_cell(s, rows, w, a, b, "p50_us", rng=False),
+                ratio_cell(s, rows, w, a, b, "p99_us", rng=False), ratio_cell(s, rows, w, a, b, rk, rng=False)))
+    lines += ["", "Why each pair: " + "; ".join("%s -- %s" % (PAIR_LABEL[(a, b)], why) for a, b, why in PAIRS) + ".", ""]
     return lines
 
 
-def go_summary_line(s):
-    parts = []
-    for peer in ("grpcgo", "libaiw"):
-        rs = []
-        for w in WORKLOADS:
-            b = s.get((peer, w))
-            for g in GO_PKG:
-                a = s.get((g, w))
-                if a and b and b.get(cpu_key(w)):
-                    name = w if g == "aiwgo" else w + " (ChatStream+Recv)"
-                    rs.append("%s %.2f" % (name, a[cpu_key(w)] / b[cpu_key(w)]))
-        if rs:
-            what = CLIENT_LABEL[peer] + (" (the cost of the binding)" if peer == "libaiw" else "")
-            parts.append("against %s: %s" % (what, ", ".join(rs)))
-    if not parts:
-        return []
-    return ["Client CPU of the Go package aiworker divided by the peer's, same run (below 1 = aiworker "
-            "cheaper): " + "; ".join(parts) + "."]
-
-
-def summary_lines(s, cg):
-    """One-paragraph summary generated from this run's numbers."""
-    parts = []
-    for peer in ("cpp", "grpcgo"):
-        rs = []
-        for w in WORKLOADS:
-            a, b = s.get(("libaiw", w)), s.get((peer, w))
-            if a and b and b.get(cpu_key(w)):
-                rs.append("%s %.2f" % (w, a[cpu_key(w)] / b[cpu_key(w)]))
-        if rs:
-            parts.append("against %s: %s" % (CLIENT_LABEL[peer], ", ".join(rs)))
+def summary_lines(s, rows, fails, cg):
     out = []
-    if parts:
-        out.append("Client CPU of libaiw divided by the peer's, same run (below 1 = libaiw cheaper): "
-                   + "; ".join(parts) + ".")
-    out += go_summary_line(s)
+    for a, b, _ in PAIRS:
+        rs = []
+        for w in WORKLOADS:
+            x, y = s.get((a, w)), s.get((b, w))
+            if x and y and y.get(cpu_key(w)):
+                rs.append("%s %.2f" % (w, x[cpu_key(w)] / y[cpu_key(w)]))
+        if rs:
+            out.append("- Client CPU, %s: %s." % (PAIR_LABEL[(a, b)], ", ".join(rs)))
+    for n in sorted({int(w[4:]) for (_, w) in s if w.startswith("open")} |
+                    {int(f["workload"][4:]) for f in fails if f["workload"].startswith("open")}):
+        parts = []
+        for c in OPEN_CLIENTS:
+            m = s.get((c, "open%d" % n))
+            note = fail_note(fails, c, "open%d" % n)
+            if m and not note:
+                parts.append("%s %d/%d completed, %d threads, %.0f MB" % (CLIENT_LABEL[c], m["completed"], n,
+                                                                          m["threads"], m["rss_mb"]))
+            elif note:
+                parts.append("%s %s" % (CLIENT_LABEL[c], note))
+        if parts:
+            out.append("- %d open streams: %s." % (n, "; ".join(parts)))
+    missing = sorted({f["client"] for f in fails if f["kind"] == "MISSING"})
+    if missing:
+        out.append("- Missing (did not build): %s." % ", ".join(CLIENT_LABEL.get(c, c) for c in missing))
     if cg:
-        shares = []
-        cur = None
-        for line in cg.splitlines():
-            m = re.match(r"^libaiw, (.*?): instructions per (\w+)", line)
-            if m:
-                cur = (m.group(1), m.group(2))
-                continue
-            if cur and line.startswith("| libaiw: aiw_* functions"):
-                shares.append([cur, int(line.split("|")[2]), 0])
-            elif cur and line.startswith("| libaiw: other"):
-                shares[-1][2] = int(line.split("|")[2])
-            elif cur and line.startswith("| **total**"):
-                tot = int(line.split("|")[2].strip(" *"))
-                if shares and shares[-1][0] == cur:
-                    (what, unit), own, other = shares[-1]
-                    out.append("libaiw.so's own code executes %d instructions per %s of %s (%.1f%% of the "
-                               "client's total; %.1f%% in aiw_* functions), the rest being gRPC core, protobuf-c "
-                               "and libc (callgrind, below)." % (own + other, unit, what,
-                                                                100.0 * (own + other) / tot, 100.0 * own / tot))
-                cur = None
+        out += ["- " + l for l in cg_ratio_lines(cg)]
     return out
 
 
 def cmd_table(args):
-    rows = parse_results(args.results)
-    if not rows:
+    rows, fails = parse_results(args.results)
+    if not rows and not fails:
         print("report.py: no RESULT lines in %s" % args.results, file=sys.stderr)
         return 1
     s = summarise(rows)
-    body = table_lines(s, rows) + ratio_lines(s, rows) + go_ratio_lines(s, rows)
+    body = ratio_lines(s, rows) + table_lines(s, rows, fails) + open_lines(s, rows, fails)
     cg = open(args.callgrind).read().strip() if args.callgrind else ""
-    print("\n".join(body + summary_lines(s, cg)))
+    summ = summary_lines(s, rows, fails, cg)
+    print("\n".join(body + summ))
     if args.md:
         meta = open(args.meta).read().strip() if args.meta else ""
         with open(args.md, "w") as f:
@@ -278,9 +345,10 @@ def cmd_table(args):
             f.write("Written by `make bench` (bench/run.sh); see bench/README.md for what is measured and how.\n\n")
             f.write("## Machine and run\n\n")
             f.write(meta + "\n\n")
-            summ = summary_lines(s, cg)
+            f.write("## Clients\n\n| client | how calls are in flight |\n|---|---|\n")
+            f.write("".join("| %s | %s |\n" % (CLIENT_LABEL[c], CLIENT_HOW[c]) for c in CLIENTS) + "\n")
             if summ:
-                f.write("## Summary\n\n" + "\n\n".join(summ) + "\n\n")
+                f.write("## Summary\n\n" + "\n".join(summ) + "\n\n")
             f.write("## Results\n\n")
             f.write("\n".join(body) + "\n")
             if cg:
@@ -292,46 +360,69 @@ def cmd_table(args):
 
 CAVEATS = """## Caveats
 
-- 2 shared cores, noisy: the Python reference server, the client and gRPC's
-  threads compete for the same two cores, and the machine is shared with other
-  work. Single-run numbers move by 10-30%; compare ratios measured in the same
-  run (the rounds are interleaved and rotate which client goes first), not
-  absolute numbers across runs or machines.
-- The server is the bottleneck: the reference service is Python (grpcio), and
-  its CPU per call (last column, from /proc/PID/stat at 10 ms resolution,
-  including warm-up) is several times any client's. calls/s and latency are
-  therefore mostly the server's; client CPU per call is the meaningful metric.
-- With 16 in flight, latency is queueing behind the server, not client cost.
+- 2 shared cores, noisy: the server, the client and gRPC's threads compete
+  for the same two cores, and the machine is shared with other work. Single
+  runs move by 10-30%; compare ratios measured in the same run (the rounds
+  are interleaved and rotate which client goes first; the min..max of the
+  per-round ratios is beside each), not absolute numbers across runs.
+- The server (bench_server, grpc++ async, one polling thread) answers from
+  precomputed bytes and costs a few us per call, so throughput and latency
+  now say something about the clients; at 16 and 64 in flight the server
+  thread and the client still share two cores, so calls/s is a property of
+  the pair.
 - getrusage counts every thread of the client process (gRPC's own threads,
   Go's runtime and GC), which is the cost a user pays; it does not count the
-  kernel work done on the server side of the loopback.
-- The four clients do the same work per call (a 30 s deadline, one shared
-  channel, the response checked: 1024 floats / 1001 messages), but each in its
-  own idiom: libaiw decodes into its own response object (protobuf-c), C++
-  into a generated message (libprotobuf), grpc-go into a generated struct,
-  and the Go package aiworker has libaiw decode (protobuf-c), flatten the
-  response in C and decode that into its Go structs.
-- The Go package's stream row (aiwgo) uses ChatStreamFunc, whose callback
-  runs on the calling thread inside the C call; the extra row aiwgo-recv is
-  ChatStream + Recv, which hands each message over a channel from the
-  goroutine running the call to the reader (grpc-go's form).
+  kernel work done on the server side of the loopback. Context switches are
+  ru_nvcsw + ru_nivcsw of the whole process. Threads is `Threads:` of
+  /proc/self/status at the end of the measured phase (for the threaded C/C++
+  runners: plus the workers just joined); for open streams the sampled peak.
+- The clients do the same work per call (a 30 s deadline, one shared
+  channel, the response checked: 1024 floats / 1001 messages), each in its
+  own idiom: raw C and libaiw decode with protobuf-c, C++ with libprotobuf,
+  grpc-go and the Go package into protoc-gen-go structs.
+- p99 of a stream workload is over few streams (100 or 320: the slowest one to
+  four).
 """
 
 
 # ---- callgrind ---------------------------------------------------------------
 
 CALLGRIND_INTRO = """Nearly deterministic (gRPC's polling still varies a little with timing), unlike\nthe timings above: `valgrind --tool=callgrind` on the
-libaiw and the C++ client, each run twice with different counts against the
+raw C core, libaiw (queue and blocking) and C++ clients, each run twice with different counts against the
 same server; (Ir of the long run - Ir of the short run) / (extra calls or
 messages) is the steady per-call cost with start-up, connection set-up and
 dynamic linking cancelled out. Every instruction of the process is counted
 (all threads), and attributed to the shared object it executes in (self cost).
 "libaiw: aiw_* functions" are the library's own named functions;
 "libaiw: other" are its static helpers and the protobuf-c generated glue
-compiled into libaiw.so. grpc-go and the Go package cannot be compared this
+compiled into libaiw.so (the raw C client has that glue in its binary). grpc-go and the Go package cannot be compared this
 way (Go under valgrind is not meaningful).
 
 """
+
+
+def cg_ratio_lines(md):
+    """Instruction ratios per unit between clients (deterministic, unlike the timings)."""
+    tot = {}
+    cur = None
+    for line in md.splitlines():
+        m = re.match(r"^([\w-]+), (.*?): instructions per (\w+)", line)
+        if m:
+            cur = (m.group(1), m.group(2), m.group(3))
+            continue
+        m = re.match(r"^\| \*\*total\*\* \| \*\*(-?\d+)\*\* \|", line)
+        if m and cur:
+            tot[cur[:2]] = (int(m.group(1)), cur[2])
+    out = []
+    for what in sorted({k[1] for k in tot}):
+        parts = []
+        for a, b in (("libaiw-q", "rawc"), ("libaiw", "rawc"), ("libaiw", "cpp")):
+            if (a, what) in tot and (b, what) in tot and tot[(b, what)][0]:
+                parts.append("%s %.2f" % (PAIR_LABEL[(a, b)], tot[(a, what)][0] / tot[(b, what)][0]))
+        if parts:
+            out.append("Instructions per %s of %s (callgrind): %s." % (tot[next(k for k in tot if k[1] == what)][1],
+                                                                    what, ", ".join(parts)))
+    return out
 
 
 def cg_totals(md):
@@ -339,7 +430,7 @@ def cg_totals(md):
     secs = {}
     cur = None
     for line in md.splitlines():
-        m = re.match(r"^(\w+), (.*?): instructions per (\w+)", line)
+        m = re.match(r"^([\w-]+), (.*?): instructions per (\w+)", line)
         if m:
             cur = (m.group(1), m.group(2), m.group(3))
             secs[cur] = {}
@@ -347,15 +438,18 @@ def cg_totals(md):
         m = re.match(r"^\| (.*?) \| \**(-?\d+)\** \|", line)
         if m and cur:
             secs[cur][m.group(1).strip("*")] = int(m.group(2))
-    layer = {"libaiw": ["libaiw: aiw_* functions", "libaiw: other (static helpers, pb-c glue)"],
-             "cpp": ["grpc++ (C++ API layer)"]}
+    lib = ["libaiw: aiw_* functions", "libaiw: other (static helpers, pb-c glue)"]
+    layer = {"libaiw": lib, "libaiw-q": lib, "cpp": ["grpc++ (C++ API layer)"]}
     out = ["| workload | client | total Ir per unit | API layer: libaiw.so / libgrpc++ "
            "| benchmark binary (C++: + generated stubs, inlined grpc++) "
            "| codec: protobuf-c / libprotobuf | gRPC C core + absl |", "|---|---|---:|---:|---:|---:|---:|"]
-    for (client, what, unit), d in sorted(secs.items(), key=lambda kv: (kv[0][1], kv[0][0] != "libaiw")):
+    order = {c: i for i, c in enumerate(CLIENTS)}
+    for (client, what, unit), d in sorted(secs.items(), key=lambda kv: (kv[0][1], order.get(kv[0][0], 99))):
         tot = d.get("total", 0)
         lay = sum(d.get(k, 0) for k in layer.get(client, []))
         codec = d.get("protobuf-c (libaiw's codec)", d.get("libprotobuf (C++ codec)", 0))
+        if client == "rawc":  # its protobuf-c glue is compiled into the binary
+            codec = d.get("protobuf-c (libaiw's codec)", 0)
         core = d.get("gRPC C core (+ absl, upb)", 0)
 
         def pc(v):
@@ -363,13 +457,8 @@ def cg_totals(md):
         binary = sum(v for k, v in d.items() if k.startswith("benchmark"))
         out.append("| %s per %s | %s | %d | %s | %s | %s | %s |" % (
             what, unit, CLIENT_LABEL.get(client, client), tot, pc(lay), pc(binary), pc(codec), pc(core)))
-    for what in sorted({k[1] for k in secs}):
-        a = next((d for k, d in secs.items() if k[0] == "libaiw" and k[1] == what), None)
-        b = next((d for k, d in secs.items() if k[0] == "cpp" and k[1] == what), None)
-        if a and b and b.get("total"):
-            out.append("")
-            out.append("%s: libaiw executes %.2fx the instructions of the C++ client per unit." %
-                       (what, a["total"] / b["total"]))
+    out.append("")
+    out += cg_ratio_lines(md)
     out.append("")
     return out
 
@@ -434,7 +523,7 @@ def category(ob, fn):
             return "ld.so __tls_get_addr (thread-local lookups)"
         return "ld.so (symbol binding, other)"
     if o.startswith("bench_"):
-        return "benchmark binary (C++: also its generated stubs, inlined grpc++)"
+        return "benchmark binary (C++: also its generated stubs, inlined grpc++; raw C: its pb-c glue)"
     return "other: " + o
 
 

@@ -1,19 +1,25 @@
 // bench_aiwgo.go -- the benchmark client of the Go package aiworker
 // (module github.com/thinkbank/libaiw/cgo, libaiw through cgo), built by
 // bench/bench.mk; same arguments, workloads, measurement and checks as
-// bench/go/bench_grpcgo.go and bench/harness.c (see bench/README.md).
+// bench/go/bench_grpcgo.go (mirrored line for line) and bench/harness.c
+// (see bench/README.md).
 //
-//	bench_aiwgo TARGET unary CONC CALLS WARMUP
-//	bench_aiwgo TARGET stream 1 STREAMS WARMUP       ChatStreamFunc (callback)
-//	bench_aiwgo TARGET stream-recv 1 STREAMS WARMUP  ChatStream + Recv until io.EOF
+//	bench_aiwgo TARGET unary CONC CALLS WARMUP          GetEmbedding, CONC goroutines
+//	bench_aiwgo TARGET stream CONC STREAMS WARMUP       ChatStreamFunc (callback), CONC goroutines
+//	bench_aiwgo TARGET stream-recv CONC STREAMS WARMUP  ChatStream + Recv until io.EOF
+//	bench_aiwgo TARGET open N CHUNKS HOLD_MS            N streams "!hold:HOLD_MS:CHUNKS" at once (ChatStream + Recv)
 //
-// One aiworker.Client shared by all goroutines, a 30 s deadline on every call
-// (context.WithTimeout, as the grpc-go client). Prints
-// `RESULT client=aiwgo workload=... ...` exactly as the C harness does; the
-// stream-recv variant reports itself as client=aiwgo-recv workload=stream.
+// One aiworker.Client shared by all goroutines, a 30 s deadline on every
+// call (120 s in the open-streams workload), context.WithTimeout as the
+// grpc-go client. Prints `RESULT client=aiwgo workload=... ...` exactly as
+// the C harness does; the stream-recv variant reports itself as
+// client=aiwgo-recv workload=stream. The open workload adds peak_open=,
+// completed=, hold_ms= and all_open_s= (the time until every stream had its
+// first message), and its threads= is the peak sampled every 5 ms.
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -21,7 +27,9 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -29,15 +37,18 @@ import (
 )
 
 const (
+	clientName   = "aiwgo"
 	embedText    = "the quick brown fox jumps over the lazy dog"
 	embedDims    = 1024
 	streamQuery  = "!many:1000"
 	streamChunks = 1001 // 1000 "chunk-<i> " + the final empty one
 	callTimeout  = 30 * time.Second
+	openTimeout  = 120 * time.Second
 )
 
 func usage() {
-	fmt.Fprintf(os.Stderr, "usage: %s TARGET unary|stream|stream-recv CONC CALLS WARMUP\n", os.Args[0])
+	fmt.Fprintf(os.Stderr, "usage: %s TARGET unary|stream|stream-recv CONC CALLS WARMUP\n       %s TARGET open N CHUNKS HOLD_MS\n",
+		os.Args[0], os.Args[0])
 	os.Exit(2)
 }
 
@@ -48,6 +59,8 @@ func atoi(s string, min int) int {
 	}
 	return v
 }
+
+// ---- measuring, as harness.c ----------------------------------------------
 
 func tvSeconds(tv syscall.Timeval) float64 {
 	return float64(tv.Sec) + float64(tv.Usec)/1e6
@@ -61,8 +74,34 @@ func rusage() syscall.Rusage {
 	return r
 }
 
+// procStatus: `Name:  <number>` of /proc/self/status, or -1.
+func procStatus(name string) int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, name+":") {
+			fs := strings.Fields(line[len(name)+1:])
+			if len(fs) > 0 {
+				v, err := strconv.ParseInt(fs[0], 10, 64)
+				if err == nil {
+					return v
+				}
+			}
+		}
+	}
+	return -1
+}
+
 // percentile: nearest rank of a sorted slice, as harness.c.
 func percentile(v []float64, p float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
 	rank := int(math.Ceil(p*float64(len(v)) - 1e-6))
 	if rank < 1 {
 		rank = 1
@@ -73,13 +112,36 @@ func percentile(v []float64, p float64) float64 {
 	return v[rank-1]
 }
 
-func printResult(client, workload string, conc, calls int, chunks int64, wall time.Duration, r0, r1 syscall.Rusage, lat []float64) {
+type meas struct {
+	r0, r1  syscall.Rusage
+	t0      time.Time
+	wall    time.Duration
+	threads int64
+}
+
+func (m *meas) begin() {
+	m.r0 = rusage()
+	m.t0 = time.Now()
+}
+
+func (m *meas) end() {
+	m.wall = time.Since(m.t0)
+	m.r1 = rusage()
+	if m.threads == 0 {
+		m.threads = procStatus("Threads")
+	}
+}
+
+func printResult(client, workload string, conc, calls int, chunks int64, m *meas, lat []float64, extra string) {
 	sort.Float64s(lat)
-	fmt.Printf("RESULT client=%s workload=%s conc=%d calls=%d chunks=%d wall_s=%.6f cpu_user_s=%.6f cpu_sys_s=%.6f p50_us=%.1f p99_us=%.1f\n",
-		client, workload, conc, calls, chunks, wall.Seconds(),
-		tvSeconds(r1.Utime)-tvSeconds(r0.Utime), tvSeconds(r1.Stime)-tvSeconds(r0.Stime),
+	fmt.Printf("RESULT client=%s workload=%s conc=%d calls=%d chunks=%d wall_s=%.6f cpu_user_s=%.6f cpu_sys_s=%.6f csw_vol=%d csw_invol=%d threads=%d rss_kb=%d%s p50_us=%.1f p99_us=%.1f\n",
+		client, workload, conc, calls, chunks, m.wall.Seconds(),
+		tvSeconds(m.r1.Utime)-tvSeconds(m.r0.Utime), tvSeconds(m.r1.Stime)-tvSeconds(m.r0.Stime),
+		m.r1.Nvcsw-m.r0.Nvcsw, m.r1.Nivcsw-m.r0.Nivcsw, m.threads, procStatus("VmHWM"), extra,
 		percentile(lat, 0.50)*1e6, percentile(lat, 0.99)*1e6)
 }
+
+// ---- the calls ------------------------------------------------------------
 
 func unaryCall(client *aiworker.Client, req *aiworker.EmbeddingRequest) error {
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
@@ -94,8 +156,8 @@ func unaryCall(client *aiworker.Client, req *aiworker.EmbeddingRequest) error {
 	return nil
 }
 
-// chunkCheck counts the messages of one stream and checks them as the other
-// clients do: 1001 messages, the last one (and only it) final.
+// chunkCheck counts the messages of one stream and checks them: `want`
+// messages, the last one (and only it) final.
 type chunkCheck struct {
 	chunks        int64
 	sawFinal, bad bool
@@ -111,14 +173,14 @@ func (c *chunkCheck) add(resp *aiworker.ChatResponse) {
 	}
 }
 
-func (c *chunkCheck) result() (int64, error) {
-	if c.chunks != streamChunks || !c.sawFinal || c.bad {
-		return 0, fmt.Errorf("ChatStream: %d chunks (final %v), want %d", c.chunks, c.sawFinal, streamChunks)
+func (c *chunkCheck) result(want int64) (int64, error) {
+	if c.chunks != want || !c.sawFinal || c.bad {
+		return 0, fmt.Errorf("ChatStream: %d chunks (final %v), want %d", c.chunks, c.sawFinal, want)
 	}
 	return c.chunks, nil
 }
 
-// streamFuncCall: ChatStreamFunc, the callback form (one C->Go callback per message).
+// streamFuncCall: ChatStreamFunc, the callback form.
 func streamFuncCall(client *aiworker.Client, req *aiworker.ChatRequest) (int64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
@@ -129,12 +191,13 @@ func streamFuncCall(client *aiworker.Client, req *aiworker.ChatRequest) (int64, 
 	}); err != nil {
 		return 0, fmt.Errorf("ChatStreamFunc: %v", err)
 	}
-	return c.result()
+	return c.result(streamChunks)
 }
 
-// streamRecvCall: ChatStream + Recv until io.EOF, the grpc-go form.
-func streamRecvCall(client *aiworker.Client, req *aiworker.ChatRequest) (int64, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+// streamCall: ChatStream + Recv until io.EOF (grpc-go's form); first (if not nil) is called
+// once the first message has arrived.
+func streamCall(client *aiworker.Client, req *aiworker.ChatRequest, timeout time.Duration, want int64, first func()) (int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	stream, err := client.ChatStream(ctx, req)
 	if err != nil {
@@ -150,14 +213,21 @@ func streamRecvCall(client *aiworker.Client, req *aiworker.ChatRequest) (int64, 
 			return 0, fmt.Errorf("ChatStream: %v", err)
 		}
 		c.add(resp)
+		if c.chunks == 1 && first != nil {
+			first()
+		}
 	}
-	return c.result()
+	return c.result(want)
 }
 
-func runUnary(client *aiworker.Client, conc, calls, warmup int) int {
-	req := &aiworker.EmbeddingRequest{Text: embedText, Type: aiworker.EmbeddingType_EMBEDDING_SEMANTIC}
+// ---- workloads --------------------------------------------------------------
+
+// runConc: CONC goroutines, each making `call` one after another; warmup
+// calls each first, then calls in all, measured.
+func runConc(name, workload string, conc, calls, warmup int, call func() (int64, error)) int {
 	lat := make([]float64, calls)
 	errs := make([]error, conc)
+	chunks := make([]int64, conc)
 	var ready, done sync.WaitGroup
 	start := make(chan struct{})
 	off := 0
@@ -173,7 +243,7 @@ func runUnary(client *aiworker.Client, conc, calls, warmup int) int {
 		go func(t int, mine []float64) {
 			defer done.Done()
 			for i := 0; i < warmup && errs[t] == nil; i++ {
-				errs[t] = unaryCall(client, req)
+				_, errs[t] = call()
 			}
 			ready.Done()
 			<-start
@@ -182,56 +252,128 @@ func runUnary(client *aiworker.Client, conc, calls, warmup int) int {
 			}
 			for i := range mine {
 				t0 := time.Now()
-				if err := unaryCall(client, req); err != nil {
+				n, err := call()
+				if err != nil {
 					errs[t] = err
 					return
 				}
 				mine[i] = time.Since(t0).Seconds()
+				chunks[t] += n
 			}
 		}(t, mine)
 	}
 	ready.Wait()
-	r0 := rusage()
-	t0 := time.Now()
+	var m meas
+	m.begin()
 	close(start)
 	done.Wait()
-	wall := time.Since(t0)
-	r1 := rusage()
+	m.end()
+	var total int64
 	for t, err := range errs {
 		if err != nil {
-			fmt.Printf("ERROR client=aiwgo workload=unary thread=%d: %v\n", t, err)
+			fmt.Printf("ERROR client=%s workload=%s thread=%d: %v\n", name, workload, t, err)
 			return 1
 		}
+		total += chunks[t]
 	}
-	printResult("aiwgo", "unary", conc, calls, 0, wall, r0, r1, lat)
+	printResult(name, workload, conc, calls, total, &m, lat, "")
 	return 0
 }
 
-func runStream(client *aiworker.Client, name string, call func(*aiworker.Client, *aiworker.ChatRequest) (int64, error), calls, warmup int) int {
-	req := &aiworker.ChatRequest{Query: streamQuery}
-	for i := 0; i < warmup; i++ {
-		if _, err := call(client, req); err != nil {
-			fmt.Printf("ERROR client=%s workload=stream warm-up: %v\n", name, err)
-			return 1
-		}
+// runOpen: n streams started at once, each "!hold:holdMs:chunks": the first
+// message at once, the others after holdMs. Samples the OS threads every
+// 5 ms; peak_open = most streams between their first and last message at
+// the same time.
+func runOpen(client *aiworker.Client, n, chunks, holdMs int) int {
+	want := int64(chunks + 1)
+	// the connection up first
+	if _, err := streamCall(client, &aiworker.ChatRequest{Query: "!many:1"}, callTimeout, 2, nil); err != nil {
+		fmt.Printf("ERROR client=%s workload=open warm-up: %v\n", clientName, err)
+		return 1
 	}
-	lat := make([]float64, calls)
-	var chunks int64
-	r0 := rusage()
-	t0 := time.Now()
-	for i := 0; i < calls; i++ {
-		s := time.Now()
-		n, err := call(client, req)
+	req := &aiworker.ChatRequest{Query: fmt.Sprintf("!hold:%d:%d", holdMs, chunks)}
+	var open, peakOpen, completed, everOpened int64
+	var allOpen time.Duration // from the start until every stream had its first message
+	var peakThreads int64 = procStatus("Threads")
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if t := procStatus("Threads"); t > peakThreads {
+					peakThreads = t
+				}
+			}
+		}
+	}()
+	lat := make([]float64, n)
+	errs := make([]error, n)
+	var done sync.WaitGroup
+	var m meas
+	m.begin()
+	for i := 0; i < n; i++ {
+		done.Add(1)
+		go func(i int) {
+			defer done.Done()
+			t0 := time.Now()
+			opened := false
+			_, err := streamCall(client, req, openTimeout, want, func() {
+				opened = true
+				if atomic.AddInt64(&everOpened, 1) == int64(n) {
+					allOpen = time.Since(m.t0)
+				}
+				o := atomic.AddInt64(&open, 1)
+				for {
+					p := atomic.LoadInt64(&peakOpen)
+					if o <= p || atomic.CompareAndSwapInt64(&peakOpen, p, o) {
+						break
+					}
+				}
+			})
+			if opened {
+				atomic.AddInt64(&open, -1)
+			}
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			atomic.AddInt64(&completed, 1)
+			lat[i] = time.Since(t0).Seconds()
+		}(i)
+	}
+	done.Wait()
+	close(stop)
+	<-sampled
+	if t := procStatus("Threads"); t > peakThreads {
+		peakThreads = t
+	}
+	m.threads = peakThreads
+	m.end()
+	ok := lat[:0]
+	var firstErr error
+	nerr := 0
+	for i, err := range errs {
 		if err != nil {
-			fmt.Printf("ERROR client=%s workload=stream: %v\n", name, err)
-			return 1
+			nerr++
+			if firstErr == nil {
+				firstErr = err
+			}
+		} else {
+			ok = append(ok, lat[i])
 		}
-		lat[i] = time.Since(s).Seconds()
-		chunks += n
 	}
-	wall := time.Since(t0)
-	r1 := rusage()
-	printResult(name, "stream", 1, calls, chunks, wall, r0, r1, lat)
+	if nerr > 0 {
+		fmt.Printf("ERROR client=%s workload=open conc=%d: %d of %d streams failed; first: %v\n", clientName, n, nerr, n, firstErr)
+		return 1
+	}
+	printResult(clientName, "open", n, n, completed*want, &m, ok,
+		fmt.Sprintf(" peak_open=%d completed=%d hold_ms=%d all_open_s=%.6f", peakOpen, completed, holdMs, allOpen.Seconds()))
 	return 0
 }
 
@@ -240,24 +382,39 @@ func main() {
 		usage()
 	}
 	target, workload := os.Args[1], os.Args[2]
-	conc, calls, warmup := atoi(os.Args[3], 1), atoi(os.Args[4], 1), atoi(os.Args[5], 0)
-	isStream := workload == "stream" || workload == "stream-recv"
-	if (workload != "unary" && !isStream) || (isStream && conc != 1) || calls < conc {
+	a, b, c := atoi(os.Args[3], 1), atoi(os.Args[4], 0), atoi(os.Args[5], 0)
+	switch workload {
+	case "unary", "stream", "stream-recv":
+		if b < a || b < 1 {
+			usage()
+		}
+	case "open":
+		if b < 1 {
+			usage()
+		}
+	default:
 		usage()
 	}
 	client, err := aiworker.Dial(target)
 	if err != nil {
-		fmt.Printf("ERROR client=aiwgo: dial: %v\n", err)
+		fmt.Printf("ERROR client=%s: dial: %v\n", clientName, err)
 		os.Exit(1)
 	}
 	status := 0
 	switch workload {
 	case "unary":
-		status = runUnary(client, conc, calls, warmup)
+		req := &aiworker.EmbeddingRequest{Content: &aiworker.EmbeddingRequest_Text{Text: embedText}, Type: aiworker.EmbeddingType_EMBEDDING_SEMANTIC}
+		status = runConc(clientName, "unary", a, b, c, func() (int64, error) { return 0, unaryCall(client, req) })
 	case "stream":
-		status = runStream(client, "aiwgo", streamFuncCall, calls, warmup)
-	default:
-		status = runStream(client, "aiwgo-recv", streamRecvCall, calls, warmup)
+		req := &aiworker.ChatRequest{Query: streamQuery}
+		status = runConc(clientName, "stream", a, b, c, func() (int64, error) { return streamFuncCall(client, req) })
+	case "stream-recv":
+		req := &aiworker.ChatRequest{Query: streamQuery}
+		status = runConc("aiwgo-recv", "stream", a, b, c, func() (int64, error) {
+			return streamCall(client, req, callTimeout, streamChunks, nil)
+		})
+	case "open":
+		status = runOpen(client, a, b, c)
 	}
 	client.Close()
 	os.Exit(status)
