@@ -8,6 +8,7 @@ import "C"
 
 import (
 	"context"
+	"runtime"
 	"strings"
 	"sync"
 	"unsafe"
@@ -107,8 +108,11 @@ func (c *Client) start(b *callBuf, tag C.uint64_t, path *C.char, streaming bool,
 	if streaming {
 		st = 1
 	}
-	return C.aiwgo_start(c.c, c.q, tag, path, st, token, C.int64_t(timeoutMS), wfr, req, C.size_t(len(b.req)),
+	cgoEnter()
+	rc := C.aiwgo_start(c.c, c.q, tag, path, st, token, C.int64_t(timeoutMS), wfr, req, C.size_t(len(b.req)),
 		arena, md, C.size_t(len(b.md)), b.err)
+	cgoLeave()
+	return rc
 }
 
 // invoke makes one unary call: serialize, start (one transition), wait for
@@ -149,19 +153,20 @@ func (c *Client) invoke(ctx context.Context, path *C.char, req, resp proto.Messa
 		}
 		return c.callError(ctx, rc, errMessage(b.err), false)
 	}
-	var ev C.aiwgo_event
+	var d delivery
 	if done == nil {
-		ev = <-b.w.ch
+		d = <-b.w.ch
 	} else {
 		select {
-		case ev = <-b.w.ch:
+		case d = <-b.w.ch:
 		case <-done:
 			C.aiw_cancel_token_cancel(token)
-			ev = <-b.w.ch
+			d = <-b.w.ch
 			C.aiw_cancel_token_reset(token) // pooled tokens are clean
 		}
 		putToken(token)
 	}
+	ev := d.ev
 	if len(opts) > 0 {
 		ci := callInfoOf(opts)
 		if ci.header != nil {
@@ -195,11 +200,24 @@ func unmarshalC(data *C.uint8_t, n C.uint32_t, m proto.Message) error {
 		b = unsafe.Slice((*byte)(unsafe.Pointer(data)), int(n))
 	}
 	if err := proto.Unmarshal(b, m); err != nil {
-		return Errorf(Internal, "could not decode the response: %d bytes that are not a valid %s message",
-			int(n), m.ProtoReflect().Descriptor().FullName())
+		return decodeError(int(n), m)
 	}
 	return nil
 }
+
+func decodeError(n int, m proto.Message) error {
+	return Errorf(Internal, "could not decode the response: %d bytes that are not a valid %s message",
+		n, m.ProtoReflect().Descriptor().FullName())
+}
+
+// cgoSlots bounds how many goroutines are inside a libaiw call that may
+// wait on gRPC's locks (starting a call, letting a stream read on): each
+// holds an OS thread while it does, and ten thousand streams starting at
+// once must not become ten thousand threads. The poller is not counted.
+var cgoSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
+
+func cgoEnter() { cgoSlots <- struct{}{} }
+func cgoLeave() { <-cgoSlots }
 
 // inBand is a response that reports failures in-band (success=false).
 type inBand interface {

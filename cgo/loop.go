@@ -27,11 +27,24 @@ const pollBatch = 64 // completions taken per poller transition
 // message and the RESULT are ever undelivered: the channel never fills and
 // the poller never blocks on it.
 type waiter struct {
-	ch     chan C.aiwgo_event
+	ch     chan delivery
 	stream bool
-	endMsg string // a stream's RESULT message, copied by the poller
+	// sawHeader: the poller has looked at this stream's headers (first message).
+	sawHeader bool
+	endMsg    string // a stream's RESULT message, copied by the poller
 	// ... and its response metadata (nil when none).
 	endHeader, endTrailer Metadata
+}
+
+// delivery is one event as a waiter receives it. A stream message whose
+// reader was waiting for it arrives copied (data, header; completion nil):
+// the poller frees its completion itself in its next transition, so the
+// stream reads on at once without the reader calling into C. Otherwise the
+// completion comes along, and whoever takes it frees it.
+type delivery struct {
+	ev     C.aiwgo_event
+	data   []byte
+	header Metadata
 }
 
 // takeUnread moves the MESSAGE events waiting in a stream's channel onto
@@ -39,19 +52,21 @@ type waiter struct {
 func (w *waiter) takeUnread(list []*C.aiw_completion) []*C.aiw_completion {
 	for {
 		select {
-		case ev := <-w.ch:
-			if ev.is_message == 0 {
-				w.ch <- ev
+		case d := <-w.ch:
+			if d.ev.is_message == 0 {
+				w.ch <- d
 				return list
 			}
-			list = append(list, ev.completion)
+			if d.ev.completion != nil {
+				list = append(list, d.ev.completion)
+			}
 		default:
 			return list
 		}
 	}
 }
 
-func newWaiter() *waiter { return &waiter{ch: make(chan C.aiwgo_event, 2)} }
+func newWaiter() *waiter { return &waiter{ch: make(chan delivery, 2)} }
 
 // register gives w a tag; false once the client is closed. Every
 // registered call counts as active until its RESULT is delivered; a unary
@@ -107,6 +122,7 @@ func (c *Client) poll() {
 	toFree := unsafe.Slice(p.to_free, pollBatch)
 	nFree := 0
 	var ready [pollBatch]*waiter
+	var out [pollBatch]delivery
 	for {
 		n := int(C.aiwgo_queue_next(c.q, -1, p, C.size_t(nFree)))
 		nFree = 0
@@ -119,14 +135,32 @@ func (c *Client) poll() {
 			tag := uint64(ev.tag)
 			w := c.slots[tag]
 			ready[i] = w
+			out[i] = delivery{}
 			if ev.is_message != 0 {
-				if c.closed {
+				switch {
+				case c.closed:
 					// Nobody may read it any more: free it here, which lets
 					// the (cancelled) stream go on to its RESULT.
 					toFree[nFree] = ev.completion
 					nFree++
 					ready[i] = nil
+				case len(w.ch) == 0:
+					// Its reader has nothing else to read: copy it and let
+					// the stream read on now. At most this one copied and
+					// one held message wait in Go per stream.
+					if n := ev.len; n > 0 {
+						out[i].data = C.GoBytes(unsafe.Pointer(ev.data), C.int(n))
+					} else {
+						out[i].data = []byte{}
+					}
+					if !w.sawHeader {
+						out[i].header = readMetadata(ev.completion, false, ev.n_headers)
+					}
+					toFree[nFree] = ev.completion
+					nFree++
+					ev.completion, ev.data = nil, nil
 				}
+				w.sawHeader = true
 				continue
 			}
 			c.slots[tag] = nil
@@ -151,8 +185,9 @@ func (c *Client) poll() {
 		// cannot miss one (the sends never block: see waiter).
 		for i := 0; i < n; i++ {
 			if ready[i] != nil {
-				ready[i].ch <- events[i]
-				ready[i] = nil
+				out[i].ev = events[i]
+				ready[i].ch <- out[i]
+				ready[i], out[i] = nil, delivery{}
 			}
 		}
 		c.mu.Unlock()

@@ -9,6 +9,8 @@ import (
 	"context"
 	"io"
 	"sync"
+
+	"google.golang.org/protobuf/proto"
 )
 
 // ChatStream is a running AiWorker.ChatStream call read with Recv, like a
@@ -37,7 +39,7 @@ type ChatStream struct {
 	decode   error
 
 	ci        callInfo
-	peeked    *C.aiwgo_event // taken by Header before Recv wanted it
+	peeked    *delivery // taken by Header before Recv wanted it
 	gotHeader bool
 	header    Metadata
 	trailer   Metadata
@@ -101,19 +103,30 @@ func (s *ChatStream) Recv() (*ChatResponse, error) {
 	s.recvMu.Lock()
 	defer s.recvMu.Unlock()
 	for !s.done {
-		ev := s.next()
-		if ev.is_message == 0 {
-			s.finish(&ev)
+		d := s.next()
+		if d.ev.is_message == 0 {
+			s.finish(&d.ev)
 			break
 		}
 		m := new(ChatResponse)
-		err := unmarshalC(ev.data, ev.len, m)
+		var err error
+		if d.ev.completion == nil { // copied by the poller, which let the stream read on
+			if err = proto.Unmarshal(d.data, m); err != nil {
+				err = decodeError(len(d.data), m)
+			}
+		} else {
+			err = unmarshalC(d.ev.data, d.ev.len, m)
+		}
 		if err != nil {
 			s.cancel(func() { s.decode = err })
 		}
-		// Freeing the message's completion is what lets libaiw read the
-		// next one (or, after a cancel, end the call).
-		C.aiw_completion_free(ev.completion)
+		if d.ev.completion != nil {
+			// Freeing the message's completion is what lets libaiw read
+			// the next one (or, after a cancel, end the call).
+			cgoEnter()
+			C.aiw_completion_free(d.ev.completion)
+			cgoLeave()
+		}
 		if err == nil {
 			return m, nil
 		}
@@ -123,21 +136,25 @@ func (s *ChatStream) Recv() (*ChatResponse, error) {
 
 // next is the stream's next event (the one Header peeked at first). A
 // message's headers are kept. Under recvMu.
-func (s *ChatStream) next() C.aiwgo_event {
-	var ev C.aiwgo_event
+func (s *ChatStream) next() delivery {
+	var d delivery
 	if s.peeked != nil {
-		ev, s.peeked = *s.peeked, nil
+		d, s.peeked = *s.peeked, nil
 	} else {
-		ev = <-s.w.ch
+		d = <-s.w.ch
 	}
-	if ev.is_message != 0 && !s.gotHeader {
+	if d.ev.is_message != 0 && !s.gotHeader {
 		s.gotHeader = true
-		s.header = readMetadata(ev.completion, false, ev.n_headers)
+		if d.ev.completion != nil {
+			s.header = readMetadata(d.ev.completion, false, d.ev.n_headers)
+		} else {
+			s.header = d.header
+		}
 		if s.ci.header != nil {
 			*s.ci.header = s.header
 		}
 	}
-	return ev
+	return d
 }
 
 // Header returns the response headers, waiting for them if need be (until
@@ -147,13 +164,13 @@ func (s *ChatStream) Header() (Metadata, error) {
 	s.recvMu.Lock()
 	defer s.recvMu.Unlock()
 	if !s.gotHeader && !s.done && s.peeked == nil {
-		ev := s.next()
-		s.peeked = &ev
-		if ev.is_message == 0 {
+		d := s.next()
+		s.peeked = &d
+		if d.ev.is_message == 0 {
 			s.gotHeader = true
 			s.header = s.w.endHeader
-			if ev.code != C.AIW_OK && s.header == nil {
-				s.finish(&ev)
+			if d.ev.code != C.AIW_OK && s.header == nil {
+				s.finish(&d.ev)
 				s.peeked = nil
 				return nil, s.err
 			}
