@@ -25,7 +25,10 @@ import (
 // error status before the first message) is an ordinary JSON error with the
 // code's HTTP status. Beyond Config.MaxChats open chats a new one is 503
 // UNAVAILABLE with Retry-After: 1. When the browser goes away the request
-// context ends, which cancels the gRPC stream at once.
+// context ends, which cancels the gRPC stream at once, and the access log
+// says 499. Floats that are not finite are written as "NaN", "Infinity" and
+// "-Infinity"; a message that cannot be encoded at all becomes an error
+// event (INTERNAL), which ends the stream.
 func (s *server) handleChat(w http.ResponseWriter, r *http.Request) {
 	if !allowMethod(w, r, http.MethodPost) {
 		return
@@ -107,12 +110,14 @@ func (s *server) handleChat(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		started = true
 	}
-	// send writes one event and flushes it; false when the browser is gone.
+	// send writes one event and flushes it; false when the browser is gone
+	// (then the access log says 499).
 	send := func(frame []byte) bool {
 		if !started {
 			start()
 		}
 		if _, err := w.Write(frame); err != nil {
+			clientClosed(w)
 			return false
 		}
 		flusher.Flush()
@@ -132,9 +137,11 @@ func (s *server) handleChat(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-r.Context().Done():
+			clientClosed(w)
 			return // the browser went away; the deferred cancel ends the RPC
 		case <-ctx.Done():
 			if r.Context().Err() != nil {
+				clientClosed(w)
 				return
 			}
 			fail(&aiworker.Error{Code: aiworker.DeadlineExceeded, Message: "chat deadline exceeded"})
@@ -149,22 +156,37 @@ func (s *server) handleChat(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			if rcv.err != nil {
-				if r.Context().Err() == nil {
+				if r.Context().Err() != nil {
+					clientClosed(w)
+				} else {
 					fail(rcv.err)
 				}
 				return
 			}
-			var b []byte
+			var frame []byte
 			if m := rcv.msg; m.IsFinal {
-				b, _ = json.Marshal(chatFinalJSON{Chunk: m.Chunk, IsFinal: true, Sources: searchResultsFrom(m.Sources)})
+				frame, ok = dataEvent(chatFinalJSON{Chunk: m.Chunk, IsFinal: true, Sources: searchResultsFrom(m.Sources)})
 			} else {
-				b, _ = json.Marshal(chatChunkJSON{Chunk: m.Chunk})
+				frame, ok = dataEvent(chatChunkJSON{Chunk: m.Chunk})
 			}
-			if !send(sseEvent("", b)) {
-				return
+			if !send(frame) || !ok {
+				return // the browser is gone, or the message could not be encoded
 			}
 		}
 	}
+}
+
+// dataEvent frames v's JSON as a data event. If v cannot be encoded it
+// returns an error event in its place (code INTERNAL, saying why) and
+// false: the stream must then end, as after any error event. A message is
+// never turned into an empty event or dropped silently.
+func dataEvent(v interface{}) ([]byte, bool) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		e, _ := json.Marshal(errorJSON{Code: "INTERNAL", Message: "encoding a chat message: " + err.Error()})
+		return sseEvent("error", e), false
+	}
+	return sseEvent("", b), true
 }
 
 // sseEvent frames one event. JSON from encoding/json has no raw newlines,

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	aiworker "github.com/thinkbank/libaiw/cgo"
@@ -75,6 +78,61 @@ func writeCallError(w http.ResponseWriter, err error) {
 	writeJSON(w, aiworker.HTTPStatus(err), callErrorJSON(err))
 }
 
+// ---- floats -------------------------------------------------------------------
+
+// encoding/json refuses NaN and ±Inf ("json: unsupported value"), which a
+// service may well send (a score it could not compute, an embedding that
+// overflowed). The answers encode them as protobuf's JSON mapping does: the
+// strings "NaN", "Infinity" and "-Infinity" in place of the number. Finite
+// values are written exactly as encoding/json writes a float32.
+
+// jsonFloat is a float32 in an answer.
+type jsonFloat float32
+
+func (f jsonFloat) MarshalJSON() ([]byte, error) { return appendFloat32(nil, float32(f)), nil }
+
+// jsonFloats is a []float32 in an answer; nil is written as [].
+type jsonFloats []float32
+
+func (v jsonFloats) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, 2+len(v)*10)
+	b = append(b, '[')
+	for i, f := range v {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendFloat32(b, f)
+	}
+	return append(b, ']'), nil
+}
+
+// appendFloat32 appends f's JSON form: encoding/json's for a finite float32
+// (shortest repr, exponent form below 1e-6 and from 1e21 on), protobuf's
+// JSON strings for NaN and the infinities.
+func appendFloat32(b []byte, f float32) []byte {
+	x := float64(f)
+	switch {
+	case math.IsNaN(x):
+		return append(b, `"NaN"`...)
+	case math.IsInf(x, 1):
+		return append(b, `"Infinity"`...)
+	case math.IsInf(x, -1):
+		return append(b, `"-Infinity"`...)
+	}
+	format := byte('f')
+	if abs := float32(math.Abs(x)); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, x, format, -1, 32)
+	if format == 'e' { // e-07 -> e-7, as encoding/json writes it
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
+}
+
 // jsonEnum holds the lower-case JSON names of an enum's values; "" and
 // "unknown" (any case) always name its UNKNOWN value, 0.
 type jsonEnum[E ~int32] map[string]E
@@ -90,7 +148,8 @@ func (names jsonEnum[E]) parse(s string) (E, bool) {
 
 // decodeBody reads the whole body (so that the server notices a client that
 // goes away) and decodes it as one JSON value. It answers 400
-// INVALID_ARGUMENT (413 for an oversized body) and returns false on failure.
+// INVALID_ARGUMENT (413 for an oversized body, 408 DEADLINE_EXCEEDED for one
+// not received within Config.ReadTimeout) and returns false on failure.
 func (s *server) decodeBody(w http.ResponseWriter, r *http.Request, v interface{}) bool {
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 	if err != nil {
@@ -98,6 +157,16 @@ func (s *server) decodeBody(w http.ResponseWriter, r *http.Request, v interface{
 		if errors.As(err, &tooBig) {
 			writeError(w, http.StatusRequestEntityTooLarge, "RESOURCE_EXHAUSTED",
 				fmt.Sprintf("request body larger than %d bytes", tooBig.Limit))
+			return false
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			// The server's read deadline (Config.ReadTimeout) passed; it
+			// stays, so draining the rest of the body fails at once. Do
+			// not wait for another request on this connection either.
+			w.Header().Set("Connection", "close")
+			writeError(w, http.StatusRequestTimeout, "DEADLINE_EXCEEDED",
+				fmt.Sprintf("request not received within %s", s.cfg.ReadTimeout))
 			return false
 		}
 		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "reading the request body: "+err.Error())
@@ -164,22 +233,15 @@ func (b *embedRequestJSON) toRequest() (*aiworker.EmbeddingRequest, string) {
 }
 
 type embedResponseJSON struct {
-	SemanticVector []float32 `json:"semantic_vector"`
-	VisualVector   []float32 `json:"visual_vector"`
-	Success        bool      `json:"success"`
-}
-
-func nonNilFloats(v []float32) []float32 {
-	if v == nil {
-		return []float32{}
-	}
-	return v
+	SemanticVector jsonFloats `json:"semantic_vector"` // [] when empty
+	VisualVector   jsonFloats `json:"visual_vector"`
+	Success        bool       `json:"success"`
 }
 
 func embedResponseFrom(r *aiworker.EmbeddingResponse) embedResponseJSON {
 	return embedResponseJSON{
-		SemanticVector: nonNilFloats(r.SemanticVector),
-		VisualVector:   nonNilFloats(r.VisualVector),
+		SemanticVector: r.SemanticVector,
+		VisualVector:   r.VisualVector,
 		Success:        r.Success,
 	}
 }
@@ -213,7 +275,7 @@ func (b *searchRequestJSON) toRequest() (*aiworker.SearchRequest, string) {
 
 type searchResultJSON struct {
 	AssetID      string            `json:"asset_id"`
-	Score        float32           `json:"score"`
+	Score        jsonFloat         `json:"score"`
 	Caption      string            `json:"caption"`
 	MimeType     string            `json:"mime_type"`
 	ThumbnailURL string            `json:"thumbnail_url"`
@@ -235,7 +297,7 @@ func searchResultsFrom(in []*aiworker.SearchResult) []searchResultJSON {
 		if md == nil {
 			md = map[string]string{}
 		}
-		out = append(out, searchResultJSON{AssetID: r.AssetId, Score: r.Score, Caption: r.Caption,
+		out = append(out, searchResultJSON{AssetID: r.AssetId, Score: jsonFloat(r.Score), Caption: r.Caption,
 			MimeType: r.MimeType, ThumbnailURL: r.ThumbnailUrl, Metadata: md})
 	}
 	return out
@@ -280,11 +342,11 @@ func (b *processRequestJSON) toRequest(assetID string) (*aiworker.AssetRequest, 
 }
 
 type processResponseJSON struct {
-	AssetID  string  `json:"asset_id"`
-	Success  bool    `json:"success"`
-	Stage    string  `json:"stage"`
-	Progress float32 `json:"progress"`
-	Error    string  `json:"error,omitempty"`
+	AssetID  string    `json:"asset_id"`
+	Success  bool      `json:"success"`
+	Stage    string    `json:"stage"`
+	Progress jsonFloat `json:"progress"`
+	Error    string    `json:"error,omitempty"`
 }
 
 var stageNames = [...]string{"STAGE_UNKNOWN", "STAGE_QUEUED", "STAGE_DOWNLOADING",
@@ -299,7 +361,7 @@ func stageName(s aiworker.ProcessingStage) string {
 
 func processResponseFrom(assetID string, r *aiworker.ProcessStatus) processResponseJSON {
 	return processResponseJSON{AssetID: assetID, Success: r.Success, Stage: stageName(r.Stage),
-		Progress: r.Progress, Error: r.Error}
+		Progress: jsonFloat(r.Progress), Error: r.Error}
 }
 
 // ---- chat ---------------------------------------------------------------------

@@ -39,7 +39,9 @@ func newServerWith(t *testing.T, c gateway.AIClient, target string, cfg gateway.
 	lb := &testsvc.Buffer{}
 	cfg.Target = target
 	cfg.Logger = log.New(lb, "", 0)
-	ts := httptest.NewServer(gateway.NewServer(c, cfg))
+	ts := httptest.NewUnstartedServer(gateway.NewServer(c, cfg))
+	gateway.ConfigureServer(ts.Config, cfg) // as aiw-backend does: header and body read deadlines
+	ts.Start()
 	t.Cleanup(ts.Close)
 	return &testServer{Server: ts, log: lb}
 }

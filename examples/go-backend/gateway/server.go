@@ -33,10 +33,10 @@ import (
 // AIClient is the part of *aiworker.Client the gateway uses. Tests and
 // other programs may pass anything with the same methods.
 type AIClient interface {
-	GetEmbedding(ctx context.Context, in *aiworker.EmbeddingRequest) (*aiworker.EmbeddingResponse, error)
-	VectorSearch(ctx context.Context, in *aiworker.SearchRequest) (*aiworker.SearchResponse, error)
-	ProcessAsset(ctx context.Context, in *aiworker.AssetRequest) (*aiworker.ProcessStatus, error)
-	ChatStream(ctx context.Context, in *aiworker.ChatRequest) (*aiworker.ChatStream, error)
+	GetEmbedding(ctx context.Context, in *aiworker.EmbeddingRequest, opts ...aiworker.CallOption) (*aiworker.EmbeddingResponse, error)
+	VectorSearch(ctx context.Context, in *aiworker.SearchRequest, opts ...aiworker.CallOption) (*aiworker.SearchResponse, error)
+	ProcessAsset(ctx context.Context, in *aiworker.AssetRequest, opts ...aiworker.CallOption) (*aiworker.ProcessStatus, error)
+	ChatStream(ctx context.Context, in *aiworker.ChatRequest, opts ...aiworker.CallOption) (*aiworker.ChatStream, error)
 }
 
 var _ AIClient = (*aiworker.Client)(nil)
@@ -61,16 +61,53 @@ type Config struct {
 	// 503 UNAVAILABLE with Retry-After: 1. 0 (or negative) means no limit
 	// (aiw-backend's -max-chats flag defaults to 4096).
 	MaxChats int
+	// ReadHeaderTimeout bounds the reading of a request's headers (default
+	// 10s; negative: none). It is the http.Server's, set by ConfigureServer.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds the reading of a whole request, headers and body
+	// (default 30s; negative: none): a body not received in time is
+	// answered 408 DEADLINE_EXCEEDED and the connection is closed. It is the
+	// http.Server's, set by ConfigureServer, and does not limit how long a
+	// response (a chat stream) may take.
+	ReadTimeout time.Duration
 	// Logger receives one access log line per request (default log.Default()).
 	Logger *log.Logger
 }
 
 const (
-	defaultTimeout       = 30 * time.Second
-	defaultHealthTimeout = 2 * time.Second
-	defaultHeartbeat     = 15 * time.Second
-	defaultMaxBodyBytes  = 32 << 20
+	defaultTimeout           = 30 * time.Second
+	defaultHealthTimeout     = 2 * time.Second
+	defaultHeartbeat         = 15 * time.Second
+	defaultMaxBodyBytes      = 32 << 20
+	defaultReadHeaderTimeout = 10 * time.Second
+	defaultReadTimeout       = 30 * time.Second
 )
+
+// withDefaults fills in the zero values of cfg.
+func (cfg Config) withDefaults() Config {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = defaultTimeout
+	}
+	if cfg.HealthTimeout <= 0 {
+		cfg.HealthTimeout = defaultHealthTimeout
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = defaultHeartbeat
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = defaultMaxBodyBytes
+	}
+	if cfg.ReadHeaderTimeout == 0 {
+		cfg.ReadHeaderTimeout = defaultReadHeaderTimeout
+	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = defaultReadTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = log.Default()
+	}
+	return cfg
+}
 
 //go:embed static/index.html
 var indexHTML []byte
@@ -107,22 +144,12 @@ func (c chatSlots) release() {
 
 // NewServer returns the gateway's handler. client is typically an
 // *aiworker.Client from aiworker.Dial; it is not closed by the handler.
+//
+// Serve it with an http.Server prepared by ConfigureServer(srv, cfg), which
+// bounds the reading of requests (Config.ReadHeaderTimeout,
+// Config.ReadTimeout).
 func NewServer(client AIClient, cfg Config) http.Handler {
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = defaultTimeout
-	}
-	if cfg.HealthTimeout <= 0 {
-		cfg.HealthTimeout = defaultHealthTimeout
-	}
-	if cfg.Heartbeat <= 0 {
-		cfg.Heartbeat = defaultHeartbeat
-	}
-	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = defaultMaxBodyBytes
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = log.Default()
-	}
+	cfg = cfg.withDefaults()
 	s := &server{client: client, cfg: cfg}
 	if cfg.MaxChats > 0 {
 		s.chats = make(chatSlots, cfg.MaxChats)
@@ -136,6 +163,27 @@ func NewServer(client AIClient, cfg Config) http.Handler {
 	mux.HandleFunc("/api/v1/ai/chat", s.handleChat)
 	mux.HandleFunc("/api/v1/assets/", s.handleAssets)
 	return s.accessLog(mux)
+}
+
+// ConfigureServer prepares srv to serve the handler of NewServer(client,
+// cfg): it sets srv.ReadHeaderTimeout and srv.ReadTimeout from cfg (with
+// the same defaults). A request whose body is not received in time is
+// answered 408 and its connection closed.
+//
+// ReadTimeout bounds reading the request only, not a long response: the
+// server clears the connection's read deadline once the handler has read
+// the whole body (it then starts its watch for a client that goes away), so
+// a chat may stream for longer than ReadTimeout. TestChatLongerThanReadTimeout
+// pins this.
+func ConfigureServer(srv *http.Server, cfg Config) {
+	cfg = cfg.withDefaults()
+	srv.ReadHeaderTimeout, srv.ReadTimeout = 0, 0
+	if cfg.ReadHeaderTimeout > 0 {
+		srv.ReadHeaderTimeout = cfg.ReadHeaderTimeout
+	}
+	if cfg.ReadTimeout > 0 {
+		srv.ReadTimeout = cfg.ReadTimeout
+	}
 }
 
 // ---- request ids and the access log ----------------------------------------
@@ -179,8 +227,23 @@ func outgoing(ctx context.Context) context.Context {
 // It forwards Flush, which the chat stream needs.
 type statusRecorder struct {
 	http.ResponseWriter
-	status int
-	bytes  int64
+	status       int
+	bytes        int64
+	clientClosed bool // see clientClosed
+}
+
+// statusClientClosed is the status logged for a request whose client went
+// away before the response was complete (nginx's 499 "client closed
+// request"); it is never sent.
+const statusClientClosed = 499
+
+// clientClosed records, for the access log, that the handler gave up on the
+// response because the client went away (its request context ended): the
+// log line says status=499 whatever was sent before.
+func clientClosed(w http.ResponseWriter) {
+	if rec, ok := w.(*statusRecorder); ok {
+		rec.clientClosed = true
+	}
 }
 
 func (w *statusRecorder) WriteHeader(code int) {
@@ -216,7 +279,10 @@ func (s *server) accessLog(next http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), ctxKey{}, id)))
 		status := rec.status
-		if status == 0 {
+		switch {
+		case rec.clientClosed:
+			status = statusClientClosed
+		case status == 0:
 			status = http.StatusOK
 		}
 		s.cfg.Logger.Printf("access method=%s path=%q status=%d bytes=%d duration=%s remote=%s request_id=%s",
@@ -305,7 +371,8 @@ func readRequest[B, Req any](s *server, w http.ResponseWriter, r *http.Request,
 // as metadata), then 200 with reply's JSON form of the answer, or the
 // call's error with its HTTP status.
 func serveUnary[B, Req, Resp, Out any](s *server, w http.ResponseWriter, r *http.Request,
-	toRequest func(*B) (Req, string), call func(context.Context, Req) (Resp, error), reply func(Resp) Out) {
+	toRequest func(*B) (Req, string), call func(context.Context, Req, ...aiworker.CallOption) (Resp, error),
+	reply func(Resp) Out) {
 	req, ok := readRequest(s, w, r, toRequest)
 	if !ok {
 		return
