@@ -80,9 +80,10 @@ static int build_metadata(aiw_call *c, const aiw_call_options *opts) {
  * its batch is started, so nothing may touch `c` afterwards. */
 static aiw_code start_batch(aiw_call *c, const grpc_op *ops, size_t n, aiw_batch_tag *tag, int *pending,
                             aiw_error *err) {
+  grpc_call *call = c->call; /* read before the hand-over, like everything else */
   *pending = 1;
   AIW_HANDOFF_RELEASE(tag);
-  grpc_call_error e = grpc_call_start_batch(c->call, ops, n, tag, NULL);
+  grpc_call_error e = grpc_call_start_batch(call, ops, n, tag, NULL);
   if (e == GRPC_CALL_OK) return AIW_OK;
   *pending = 0;
   grpc_call_cancel(c->call, NULL);
@@ -226,8 +227,9 @@ int aiw__call_continue(aiw_call *c) {
   c->status = GRPC_STATUS_INTERNAL;
   grpc_slice_unref(c->status_details);
   c->status_details = grpc_slice_from_static_string("grpc_call_start_batch (status) failed");
+  grpc_call *call = c->call;
   AIW_HANDOFF_RELEASE(&c->status_tag);
-  if (grpc_call_start_batch(c->call, NULL, 0, &c->status_tag, NULL) == GRPC_CALL_OK) return 1;
+  if (grpc_call_start_batch(call, NULL, 0, &c->status_tag, NULL) == GRPC_CALL_OK) return 1;
   c->finished = 1;
   return 0;
 }

@@ -43,8 +43,9 @@ char *aiw__torture_strdup(const char *s);
 /* gRPC core is not instrumented: TSan cannot see that a completion queue
  * hands a call over from the thread that started a batch to the thread that
  * takes its event. These annotations say so, at the two ends of every hand
- * over: release on the call's batch tag before grpc_call_start_batch,
- * acquire on it when grpc_completion_queue_next returns the tag. They cost
+ * over: release on the batch's tag (its address) right before
+ * grpc_call_start_batch -- after the last access to the call -- and acquire
+ * on it when grpc_completion_queue_next returns the tag. They cost
  * nothing outside a TSan build (make test-c-tsan). */
 #if defined(__SANITIZE_THREAD__)
 #define AIW_TSAN 1
@@ -56,8 +57,8 @@ char *aiw__torture_strdup(const char *s);
 #ifdef AIW_TSAN
 void __tsan_acquire(void *addr);
 void __tsan_release(void *addr);
-#define AIW_HANDOFF_RELEASE(tag) __tsan_release((void *)((aiw_batch_tag *)(tag))->call)
-#define AIW_HANDOFF_ACQUIRE(tag) __tsan_acquire((void *)((aiw_batch_tag *)(tag))->call)
+#define AIW_HANDOFF_RELEASE(tag) __tsan_release((void *)(tag))
+#define AIW_HANDOFF_ACQUIRE(tag) __tsan_acquire((void *)(tag))
 #else
 #define AIW_HANDOFF_RELEASE(tag) ((void)0)
 #define AIW_HANDOFF_ACQUIRE(tag) ((void)0)
