@@ -88,7 +88,7 @@ func (c *Client) ChatStream(ctx context.Context, req *ChatRequest, opts ...CallO
 	}
 	s := &ChatStream{c: c, ctx: ctx, w: w, token: token, ci: callInfoOf(opts)}
 	if done := ctx.Done(); done != nil {
-		s.watch = startWatch(done, token)
+		s.watch = startWatch(done, c.closeDone, token)
 	}
 	return s, nil
 }
@@ -301,7 +301,9 @@ type watcher struct {
 	left chan struct{}
 }
 
-func startWatch(done <-chan struct{}, token *C.aiw_cancel_token) *watcher {
+// It leaves when the stream ends (end) or its client is closed (Close
+// cancelled the stream already), so an abandoned stream does not keep it.
+func startWatch(done, clientClosed <-chan struct{}, token *C.aiw_cancel_token) *watcher {
 	w := &watcher{stop: make(chan struct{}), left: make(chan struct{})}
 	go func() {
 		defer close(w.left)
@@ -309,6 +311,7 @@ func startWatch(done <-chan struct{}, token *C.aiw_cancel_token) *watcher {
 		case <-done:
 			C.aiw_cancel_token_cancel(token)
 		case <-w.stop:
+		case <-clientClosed:
 		}
 	}()
 	return w
