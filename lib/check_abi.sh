@@ -22,11 +22,18 @@ missing=$(comm -13 <(echo "$exported") <(echo "$listed"))
 [ -z "$missing" ] && ok "every listed symbol is exported" || bad "listed but not exported: $missing"
 undeclared=$(comm -13 <(echo "$exported") <(echo "$declared"))
 [ -z "$undeclared" ] && ok "every function of aiw.h is exported" || bad "declared but not exported: $undeclared"
+# 5. each symbol carries the version node of the release it appeared in
+#    (symbols.txt's "since" 1.1.0 -> node AIW_1.1), so a program linked
+#    against a newer symbol is refused by an older library at load time.
+wrong_node=$(join <(grep -v '^#' "$symbols" | awk 'NF {split($2, v, "."); print $1, "AIW_" v[1] "." v[2]}' | sort) \
+  <(nm -D --defined-only "$lib" | awk '$2 ~ /^[TDBRVW]$/ {n = split($3, p, "@"); print p[1], p[n]}' | sort) |
+  awk '$2 != $3 {print $1 " (" $3 ", listed " $2 ")"}')
+[ -z "$wrong_node" ] && ok "every symbol is in the version node of its release" || bad "wrong version node: $wrong_node"
 soname=$(readelf -d "$lib" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 [ "$soname" = libaiw.so.1 ] && ok "SONAME is $soname" || bad "SONAME is '$soname', want libaiw.so.1"
 static_stray=$(nm -g --defined-only "$(dirname "$lib")/libaiw.a" 2>/dev/null | awk 'NF==3 {print $3}' | grep -v '^aiw_' || true)
 [ -z "$static_stray" ] && ok "libaiw.a defines only aiw_* globals" || bad "libaiw.a leaks: $static_stray"
-# 5. abidiff against the recorded baseline: types and signatures unchanged.
+# 6. abidiff against the recorded baseline: types and signatures unchanged.
 if command -v abidw >/dev/null && command -v abidiff >/dev/null; then
   cur=$(mktemp)
   abidw --headers-dir include --no-corpus-path --drop-undefined-syms "$lib" > "$cur"
