@@ -21,6 +21,16 @@
 #include <stdint.h>
 #include <aiw.h>
 
+/* This package needs libaiw 1.x, at least 1.1 (the raw-message interface and
+ * streams on the queue). A libaiw of another major version is refused here,
+ * at compile time, rather than failing strangely at run time. */
+#if !defined(AIW_VERSION_MAJOR) || AIW_VERSION_MAJOR != 1
+#error "package aiworker needs libaiw 1.x (aiw.h says another major version)"
+#endif
+#if AIW_VERSION_NUM < 0x010100
+#error "package aiworker needs libaiw 1.1 or newer: update libaiw (make lib) or point PKG_CONFIG_PATH at it"
+#endif
+
 /* One metadata pair: [key_off, key_off+key_len) and the value's range in the
  * metadata arena; is_bin 1 for a -bin key (raw bytes). */
 typedef struct aiwgo_md {

@@ -180,6 +180,13 @@ func noNUL(ss ...string) error {
 	return nil
 }
 
+// LibraryVersion returns the version of the libaiw actually loaded
+// ("1.1.0") and its number (0x010100), which may be newer than the one this
+// package was built against.
+func LibraryVersion() (string, int) {
+	return C.GoString(C.aiw_version()), int(C.aiw_version_num())
+}
+
 // Target returns the target the client was dialled with.
 func (c *Client) Target() string { return c.target }
 
