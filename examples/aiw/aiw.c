@@ -7,9 +7,10 @@
  * The interface is fixed by CONTRACT.md ("The example CLI"); aiw.1 is its
  * manual. Exit statuses: 0 success; 1..16 the gRPC status of a failed call;
  * 17 success=false from the service; 64 usage error; 66 an input file
- * (--image, --ca, --cert, --key) cannot be read; 70 internal error; 71 out
- * of memory; 74 standard output cannot be written; 130 / 143 interrupted by
- * SIGINT / SIGTERM (the call is cancelled and what arrived is printed).
+ * (--image, --ca, --cert, --key) cannot be read or is over its cap (64 MiB,
+ * 1 MiB); 70 internal error; 71 out of memory; 74 standard output cannot be
+ * written (or JSON encoded); 130 / 143 interrupted by SIGINT / SIGTERM (the
+ * call is cancelled and what arrived is printed).
  *
  * This file is main: the global options and the command word. The rest:
  * cli.c (option parsing, error reports), signals.c (Ctrl-C), call.c (client,
@@ -17,9 +18,11 @@
  * text_out.c (output for people), args.c (argument parsing, files).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "aiw.h"
 #include "cli.h"
@@ -77,8 +80,46 @@ static int run_command(struct cli *cli, int argc, char **argv)
   return usage_error(cli, "unknown command '%s' (embed, search, process or chat)", argv[0]);
 }
 
+/*
+ * Makes descriptors 0, 1 and 2 valid before anything opens a descriptor:
+ * started with one closed (`aiw ... >&-`), the next open -- gRPC's epoll
+ * fd, an eventfd, the socket -- would take its number and aiw's output
+ * would go there. A closed one gets /dev/null opened the wrong way round
+ * (stdin write-only, stdout and stderr read-only), so that using it fails
+ * with EBADF just as the closed descriptor would: a closed stdout is an
+ * output error (74), a closed stderr loses the messages, nothing else.
+ *
+ * It runs from .preinit_array, before the initializers of the shared
+ * libraries: gRPC's own open an eventfd at load time, before main. main
+ * then only checks that it worked (std_fds_failed).
+ */
+static int std_fds_failed;
+
+static void open_standard_fds(int argc, char **argv, char **envp)
+{
+  (void)argc;
+  (void)argv;
+  (void)envp;
+  for (int fd = 0; fd <= 2; fd++) {
+    if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+      continue;
+    int got = open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
+    if (got != fd) { /* the lowest free number is fd: anything else is odd */
+      if (got >= 0)
+        close(got);
+      std_fds_failed = 1;
+    }
+  }
+}
+
+__attribute__((section(".preinit_array"), used)) static void (*const preinit_standard_fds)(int, char **,
+                                                                                            char **) =
+    open_standard_fds;
+
 int main(int argc, char **argv)
 {
+  if (std_fds_failed)
+    return EXIT_OSERR;
   if (signals_start() != 0) {
     fputs("aiw: INTERNAL: cannot set up signal handling\n", stderr);
     return EXIT_SOFTWARE;

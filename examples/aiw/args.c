@@ -5,10 +5,13 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int args_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
 {
@@ -136,44 +139,90 @@ int args_base64_decode(const char *s, unsigned char **out, size_t *len)
   return 0;
 }
 
-int args_read_file(const char *path, char **out, size_t *len)
+/* Grows `*buf` (holding `n` bytes) to `cap` + 1 bytes; the old block is
+ * wiped before it is freed (the file may be a private key). 0, or -1. */
+static int grow(char **buf, size_t n, size_t cap)
 {
-  FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-  if (f == NULL)
+  char *bigger = malloc(cap + 1);
+  if (bigger == NULL)
     return -1;
-  size_t cap = 65536, n = 0;
-  char *buf = malloc(cap + 1);
-  if (buf == NULL) {
-    if (f != stdin)
-      fclose(f);
-    errno = ENOMEM;
-    return -1;
-  }
+  memcpy(bigger, *buf, n);
+  explicit_bzero(*buf, n);
+  free(*buf);
+  *buf = bigger;
+  return 0;
+}
+
+/* Waits until `fd` can be read or `cancel_fd` is readable: 0, or -1 with
+ * errno (EINTR: cancelled). */
+static int wait_readable(int fd, int cancel_fd)
+{
+  struct pollfd fds[2] = {{.fd = fd, .events = POLLIN}, {.fd = cancel_fd, .events = POLLIN}};
   for (;;) {
-    if (n == cap) {
-      char *bigger = realloc(buf, cap * 2 + 1);
-      if (bigger == NULL) {
-        free(buf);
-        if (f != stdin)
-          fclose(f);
-        errno = ENOMEM;
-        return -1;
-      }
-      buf = bigger;
-      cap *= 2;
+    int rc = poll(fds, cancel_fd >= 0 ? 2 : 1, -1);
+    if (rc < 0 && errno == EINTR)
+      continue;
+    if (rc < 0)
+      return -1;
+    if (cancel_fd >= 0 && (fds[1].revents & POLLIN)) {
+      errno = EINTR;
+      return -1;
     }
-    size_t got = fread(buf + n, 1, cap - n, f);
-    n += got;
-    if (got == 0)
-      break;
+    /* POLLIN, POLLHUP (end of file), POLLERR, POLLNVAL: read() says which. */
+    if (fds[0].revents != 0)
+      return 0;
   }
-  int failed = ferror(f);
-  int saved = errno;
-  if (f != stdin)
-    fclose(f);
-  if (failed) {
-    free(buf);
-    errno = saved != 0 ? saved : EIO;
+}
+
+int args_read_file(const char *path, size_t max, int cancel_fd, char **out, size_t *len)
+{
+  int is_stdin = strcmp(path, "-") == 0;
+  /* O_NONBLOCK only on a descriptor of our own: standard input's file
+   * description may be shared with other processes. */
+  int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0)
+    return -1;
+  /* The buffer holds up to max + 1 bytes: one more than allowed tells a
+   * file of exactly `max` bytes from a bigger one. */
+  size_t limit = max < SIZE_MAX - 1 ? max + 1 : SIZE_MAX - 1;
+  size_t cap = limit < 65536 ? limit : 65536, n = 0;
+  char *buf = malloc(cap + 1);
+  int saved = 0;
+  if (buf == NULL)
+    saved = ENOMEM;
+  while (saved == 0) {
+    if (n == limit) {
+      saved = EFBIG;
+      break;
+    }
+    if (n == cap) {
+      size_t next = cap <= limit / 2 ? cap * 2 : limit;
+      if (grow(&buf, n, next) != 0) {
+        saved = ENOMEM;
+        break;
+      }
+      cap = next;
+    }
+    if (wait_readable(fd, cancel_fd) != 0) {
+      saved = errno;
+      break;
+    }
+    ssize_t got = read(fd, buf + n, cap - n);
+    if (got > 0)
+      n += (size_t)got;
+    else if (got == 0)
+      break; /* end of file */
+    else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+      saved = errno;
+  }
+  if (!is_stdin)
+    close(fd);
+  if (saved != 0) {
+    if (buf != NULL) {
+      explicit_bzero(buf, n);
+      free(buf);
+    }
+    errno = saved;
     return -1;
   }
   buf[n] = '\0';

@@ -39,9 +39,15 @@ int args_base64_decode(const char *s, unsigned char **out, size_t *len);
 
 /*
  * args_read_file: the whole file ("-" = standard input) into a malloc'd
- * buffer with a NUL appended (not counted in *len). -1 with errno set on
- * failure.
+ * buffer with a NUL appended (not counted in *len), at most `max` bytes.
+ * Reads in chunks, polling the file together with `cancel_fd` (readable
+ * once the read should stop: signals_fd; -1 for none), so that a file that
+ * never delivers (a FIFO, a terminal) cannot hang an interrupted aiw. A
+ * file the CLI opens is opened with O_NONBLOCK: opening a FIFO does not wait
+ * for a writer (the poll does, interruptibly). -1 with errno set on failure:
+ * EFBIG if the file holds more than `max` bytes, EINTR if `cancel_fd` became
+ * readable, ENOMEM, or the open or read error.
  */
-int args_read_file(const char *path, char **out, size_t *len);
+int args_read_file(const char *path, size_t max, int cancel_fd, char **out, size_t *len);
 
 #endif /* AIW_ARGS_H */

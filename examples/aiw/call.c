@@ -13,15 +13,11 @@
 #include "json_out.h"
 #include "signals.h"
 
-/* Reads a PEM file named by an option; 0, or 66 after reporting. */
-static int read_pem(const char *option, const char *path, char **out)
+/* Reads a PEM file named by an option; 0, or an exit status (66, ...)
+ * after reporting. */
+static int read_pem(const char *option, const char *path, char **out, size_t *len)
 {
-  size_t len = 0;
-  if (args_read_file(path, out, &len) != 0) {
-    fprintf(stderr, "aiw: NO_INPUT: cannot read %s file '%s': %s\n", option, path, strerror(errno));
-    return EXIT_NOINPUT;
-  }
-  return 0;
+  return read_input_file(option, path, MAX_PEM_BYTES, out, len);
 }
 
 /* The exit status for a call that ended with `code`. */
@@ -40,14 +36,22 @@ static int exit_status_for(aiw_code code, const aiw_error *err)
   return EXIT_SOFTWARE; /* RECURSIVE_API_CALL, or a code newer than aiw */
 }
 
-/* Prints `aiw: CODE_NAME: message` for a failed call; returns its status. */
-static int report_call_error(aiw_code code, const aiw_error *err)
+/* Prints `aiw: CODE_NAME: message` for a failed call; returns its status.
+ * `text` (`len` bytes, may be NULL), when not empty, is the message. */
+static int report_call_error(aiw_code code, const aiw_error *err, const char *text, size_t len)
 {
   int status = exit_status_for(code, err);
   const char *message = err->message[0] != '\0' ? err->message : aiw_strerror((int)code);
   if (status == EXIT_SIGINT || status == EXIT_SIGTERM)
     message = status == EXIT_SIGINT ? "interrupted (SIGINT)" : "interrupted (SIGTERM)";
-  fprintf(stderr, "aiw: %s: %s\n", aiw_code_name((int)code), message);
+  else if (text != NULL && len > 0)
+    message = NULL;
+  fprintf(stderr, "aiw: %s: ", aiw_code_name((int)code));
+  if (message != NULL)
+    fputs(message, stderr);
+  else
+    fwrite(text, 1, len, stderr);
+  fputc('\n', stderr);
   return status;
 }
 
@@ -57,12 +61,13 @@ static int set_tls(const struct cli *cli, aiw_client_options *opts)
 {
   int status = 0;
   char *ca = NULL, *cert = NULL, *key = NULL;
+  size_t len = 0, key_len = 0;
   if (cli->ca_file != NULL)
-    status = read_pem("--ca", cli->ca_file, &ca);
+    status = read_pem("--ca", cli->ca_file, &ca, &len);
   if (status == 0 && cli->cert_file != NULL)
-    status = read_pem("--cert", cli->cert_file, &cert);
+    status = read_pem("--cert", cli->cert_file, &cert, &len);
   if (status == 0 && cli->key_file != NULL)
-    status = read_pem("--key", cli->key_file, &key);
+    status = read_pem("--key", cli->key_file, &key, &key_len);
   if (status == 0) {
     aiw_code code = aiw_client_options_set_tls(opts, ca, cert, key);
     if (code == AIW_OK && cli->server_name != NULL)
@@ -74,7 +79,7 @@ static int set_tls(const struct cli *cli, aiw_client_options *opts)
   free(ca);
   free(cert);
   if (key != NULL) {
-    memset(key, 0, strlen(key));
+    explicit_bzero(key, key_len);
     free(key);
   }
   return status;
@@ -107,7 +112,7 @@ static int connect_client(struct cli *cli, aiw_cancel_token *token, aiw_client *
     aiw_error err;
     aiw_code code = aiw_client_new(cli->target, opts, out, &err);
     if (code != AIW_OK)
-      status = report_call_error(code, &err);
+      status = report_call_error(code, &err, NULL, 0);
   }
   aiw_client_options_free(opts);
   return status;
@@ -124,13 +129,33 @@ int call_run(struct cli *cli, const struct call_handler *handler, void *state)
     aiw_code code = handler->send(client, cli->call_options, state, &err);
     signals_set_token(NULL);
     status = handler->finish(state, code);
+    const char *text = NULL;
+    size_t len = 0;
+    if (status == 0 && code == AIW_SERVICE_ERROR && handler->service_error != NULL)
+      text = handler->service_error(state, &len);
     if (status == 0 && code != AIW_OK)
-      status = report_call_error(code, &err);
+      status = report_call_error(code, &err, text, len);
   }
   aiw_call_options_set_cancel_token(cli->call_options, NULL);
   aiw_client_free(client);
   aiw_cancel_token_free(token);
   return status;
+}
+
+int print_json(json_t *value)
+{
+  errno = 0;
+  switch (aiwj_print(stdout, value)) {
+  case 0:
+    return 0;
+  case AIWJ_BUILD_FAILED:
+    return out_of_memory();
+  case AIWJ_ENCODE_FAILED:
+    fputs("aiw: OUTPUT_ERROR: cannot encode the response as JSON (jansson's json_dumps failed)\n", stderr);
+    return EXIT_IOERR;
+  default:
+    return output_error(errno != 0 ? errno : EIO);
+  }
 }
 
 /* call_unary's state. */
@@ -154,14 +179,20 @@ static int unary_finish(void *state, aiw_code code)
   if (call->response == NULL)
     return 0;
   if (call->json)
-    return aiwj_print(stdout, call->rpc->to_json(call->response)) != 0 ? output_error(errno) : 0;
+    return print_json(call->rpc->to_json(call->response));
   call->rpc->print(call->response);
   return flush_output();
 }
 
+static const char *unary_service_error(void *state, size_t *len)
+{
+  const struct unary_call *call = state;
+  return call->response != NULL ? call->rpc->error(call->response, len) : NULL;
+}
+
 int call_unary(struct cli *cli, const struct unary_rpc *rpc, const void *request)
 {
-  static const struct call_handler unary_handler = {unary_send, unary_finish};
+  static const struct call_handler unary_handler = {unary_send, unary_finish, unary_service_error};
   struct unary_call call = {.rpc = rpc, .request = request, .json = cli->json};
   int status = call_run(cli, &unary_handler, &call);
   if (call.response != NULL)

@@ -20,6 +20,10 @@ struct call_handler {
   /* Afterwards, whatever the outcome: prints what is left to print. 0, or
    * an exit status (reported) that wins over the call's. */
   int (*finish)(void *state, aiw_code code);
+  /* May be NULL. After SERVICE_ERROR: the response's whole error text
+   * (*len bytes, NULs included), reported in place of libaiw's message (a
+   * C string, cut at the first NUL); NULL or "" for libaiw's. */
+  const char *(*service_error)(void *state, size_t *len);
 };
 
 /*
@@ -40,7 +44,14 @@ struct unary_rpc {
   json_t *(*to_json)(const void *response); /* --json: one line of proto3 JSON */
   void (*print)(const void *response);      /* otherwise: for people */
   void (*free)(void *response);
+  const char *(*error)(const void *response, size_t *len); /* the error field, with its length */
 };
+
+/* --json: prints `value` (a response message; taken, NULL if building it
+ * ran out of memory) as one line on stdout and flushes. 0, or an exit
+ * status after reporting: 71 out of memory, 74 when the JSON cannot be
+ * encoded or written (`aiw: OUTPUT_ERROR: ...` says which). */
+int print_json(json_t *value);
 
 /* call_run for a unary RPC: prints the response (if any) with --json or for
  * people, then frees it. `request` is borrowed. Returns the exit status. */

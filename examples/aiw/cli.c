@@ -5,6 +5,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <strings.h>
 
 #include "args.h"
+#include "signals.h"
 
 int usage_error(const struct cli *cli, const char *fmt, ...)
 {
@@ -44,6 +46,25 @@ int flush_output(void)
   return fflush(stdout) != 0 ? output_error(errno) : 0;
 }
 
+int read_input_file(const char *what, const char *path, size_t max, char **out, size_t *len)
+{
+  if (args_read_file(path, max, signals_fd(), out, len) == 0)
+    return 0;
+  int saved = errno;
+  if (saved == EINTR && signals_received() != 0) {
+    int sig = signals_received();
+    fprintf(stderr, "aiw: CANCELLED: interrupted (%s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    return sig == SIGINT ? EXIT_SIGINT : EXIT_SIGTERM;
+  }
+  if (saved == ENOMEM)
+    return out_of_memory();
+  if (saved == EFBIG)
+    fprintf(stderr, "aiw: NO_INPUT: %s file '%s' is larger than %zu bytes\n", what, path, max);
+  else
+    fprintf(stderr, "aiw: NO_INPUT: cannot read %s file '%s': %s\n", what, path, strerror(saved));
+  return EXIT_NOINPUT;
+}
+
 int bad_argument(const struct cli *cli, aiw_code code, const char *what)
 {
   if (code == AIW_OUT_OF_MEMORY)
@@ -55,7 +76,7 @@ static int print_version(void)
 {
   printf("aiw %s\nlibaiw %s (built against %s), gRPC core %s\n", AIW_CLI_VERSION, aiw_version(), AIW_VERSION_STRING,
          aiw_grpc_version());
-  return fflush(stdout) == 0 ? 0 : EXIT_IOERR;
+  return flush_output();
 }
 
 /* Adds one -H K=V to the call options. CLI_CONTINUE or an exit status. */

@@ -15,6 +15,12 @@
 #define DEFAULT_TARGET "127.0.0.1:50051"
 #define DEFAULT_UNARY_TIMEOUT_MS 30000
 
+/* The largest input files read: --image (the CLI sets no max send size on
+ * the client, so a documented cap of its own: 64 MiB, the reference
+ * service's receive limit) and the PEM files --ca, --cert, --key. */
+#define MAX_IMAGE_BYTES ((size_t)64 * 1024 * 1024)
+#define MAX_PEM_BYTES ((size_t)1024 * 1024)
+
 /* Exit statuses beyond the aiw_code values 1..17 (sysexits.h numbers). */
 enum {
   EXIT_USAGE = 64,
@@ -132,5 +138,15 @@ int output_error(int saved_errno);
 
 /* Flushes stdout: 0, or 74 after reporting. */
 int flush_output(void);
+
+/*
+ * Reads the input file `path` ("-": standard input) named by an option
+ * (`what`: "image", "--ca", ...), at most `max` bytes, interruptibly
+ * (SIGINT/SIGTERM stop the read). 0 with *out malloc'd (NUL-terminated) and
+ * *len set, or an exit status after reporting: 66 when the file cannot be
+ * read or is larger than `max` bytes, 71 out of memory, 130/143 after a
+ * signal.
+ */
+int read_input_file(const char *what, const char *path, size_t max, char **out, size_t *len);
 
 #endif /* AIW_CLI_H */

@@ -81,8 +81,8 @@ static int chat_option(struct cli *cli, int option, const char *arg, void *state
 
 /* A source of the answer, kept to be printed after the text. */
 struct chat_source {
-  char *asset_id;
-  char *caption;
+  char *asset_id, *caption; /* whole strings, NULs included */
+  size_t asset_id_len, caption_len;
   float score;
 };
 
@@ -92,12 +92,23 @@ struct chat_call {
   int json;
   int wrote_text;
   int at_line_start;
-  int write_errno; /* non-zero: writing stdout failed, the stream was stopped */
+  int failed; /* non-zero: the exit status of an output failure, reported; the stream was stopped */
   struct chat_source *sources;
   size_t source_count;
 };
 
-/* Keeps the chunk's sources for the end; 0, or ENOMEM. */
+/* A malloc'd copy of the `len` bytes at `s`, NUL-terminated; NULL if out of memory. */
+static char *copy_bytes(const char *s, size_t len)
+{
+  char *copy = malloc(len + 1);
+  if (copy != NULL) {
+    memcpy(copy, s, len);
+    copy[len] = '\0';
+  }
+  return copy;
+}
+
+/* Keeps the chunk's sources for the end; 0, or -1 if out of memory. */
 static int keep_sources(struct chat_call *st, const aiw_chat_response *chunk)
 {
   size_t n = aiw_chat_response_source_count(chunk);
@@ -105,17 +116,19 @@ static int keep_sources(struct chat_call *st, const aiw_chat_response *chunk)
     return 0;
   struct chat_source *more = realloc(st->sources, (st->source_count + n) * sizeof *more);
   if (more == NULL)
-    return ENOMEM;
+    return -1;
   st->sources = more;
   for (size_t i = 0; i < n; i++) {
     const aiw_search_result *r = aiw_chat_response_source(chunk, i);
     struct chat_source *s = &st->sources[st->source_count];
-    s->asset_id = strdup(aiw_search_result_asset_id(r));
-    s->caption = strdup(aiw_search_result_caption(r));
+    const char *id = aiw_search_result_asset_id_with_len(r, &s->asset_id_len);
+    const char *caption = aiw_search_result_caption_with_len(r, &s->caption_len);
+    s->asset_id = copy_bytes(id, s->asset_id_len);
+    s->caption = copy_bytes(caption, s->caption_len);
     s->score = aiw_search_result_score(r);
     st->source_count++;
     if (s->asset_id == NULL || s->caption == NULL)
-      return ENOMEM;
+      return -1;
   }
   return 0;
 }
@@ -125,24 +138,24 @@ static int chat_on_chunk(const aiw_chat_response *chunk, void *userdata)
 {
   struct chat_call *st = userdata;
   if (st->json) {
-    if (aiwj_print(stdout, aiwj_chat_response(chunk)) != 0) {
-      st->write_errno = errno != 0 ? errno : EIO;
-      return 1;
-    }
-    return 0;
+    st->failed = print_json(aiwj_chat_response(chunk));
+    return st->failed != 0;
   }
-  const char *text = aiw_chat_response_chunk(chunk);
-  size_t len = strlen(text);
+  /* The chunk's whole text, NUL bytes included: the service's bytes. */
+  size_t len = 0;
+  const char *text = aiw_chat_response_chunk_with_len(chunk, &len);
   if (len > 0) {
+    errno = 0;
     if (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0) {
-      st->write_errno = errno != 0 ? errno : EIO;
+      st->failed = output_error(errno != 0 ? errno : EIO);
       return 1;
     }
     st->wrote_text = 1;
     st->at_line_start = text[len - 1] == '\n';
   }
-  st->write_errno = keep_sources(st, chunk);
-  return st->write_errno != 0;
+  if (keep_sources(st, chunk) != 0)
+    st->failed = out_of_memory();
+  return st->failed != 0;
 }
 
 static aiw_code chat_send(aiw_client *client, const aiw_call_options *options, void *state, aiw_error *err)
@@ -154,27 +167,26 @@ static aiw_code chat_send(aiw_client *client, const aiw_call_options *options, v
 /* After the stream: a newline after the text, then the sources. */
 static int chat_finish(void *state, aiw_code code)
 {
+  (void)code;
   struct chat_call *st = state;
-  if (!st->json && st->write_errno == 0) {
+  if (st->failed != 0)
+    return st->failed;
+  if (!st->json) {
     if (st->wrote_text && !st->at_line_start)
       putchar('\n');
     for (size_t i = 0; i < st->source_count; i++) {
+      const struct chat_source *s = &st->sources[i];
       printf("[%zu] ", i + 1);
-      print_clean(stdout, st->sources[i].asset_id);
-      printf(" (score %.4f)", (double)st->sources[i].score);
-      if (st->sources[i].caption[0] != '\0') {
+      print_clean(stdout, s->asset_id, s->asset_id_len);
+      printf(" (score %.4f)", (double)s->score);
+      if (s->caption_len > 0) {
         putchar(' ');
-        print_clean(stdout, st->sources[i].caption);
+        print_clean(stdout, s->caption, s->caption_len);
       }
       putchar('\n');
     }
-    if (fflush(stdout) != 0)
-      st->write_errno = errno != 0 ? errno : EIO;
+    return flush_output();
   }
-  if (code == AIW_CALLBACK_ABORTED && st->write_errno == ENOMEM)
-    return out_of_memory();
-  if (st->write_errno != 0)
-    return output_error(st->write_errno);
   return 0;
 }
 
@@ -193,7 +205,7 @@ int cmd_chat(struct cli *cli, int argc, char **argv)
   if (status == CLI_CONTINUE && (code = aiw_chat_request_set_query(req, argv[optind])) != AIW_OK)
     status = bad_argument(cli, code, "QUERY");
   if (status == CLI_CONTINUE) {
-    static const struct call_handler chat_stream = {chat_send, chat_finish};
+    static const struct call_handler chat_stream = {chat_send, chat_finish, NULL};
     struct chat_call st = {.req = req, .json = cli->json, .at_line_start = 1};
     status = call_run(cli, &chat_stream, &st);
     for (size_t i = 0; i < st.source_count; i++) {

@@ -75,10 +75,9 @@ static int set_image(const struct cli *cli, aiw_embedding_request *req, const st
 {
   char *data = NULL;
   size_t len = 0;
-  if (args_read_file(args->image, &data, &len) != 0) {
-    fprintf(stderr, "aiw: NO_INPUT: cannot read image file '%s': %s\n", args->image, strerror(errno));
-    return EXIT_NOINPUT;
-  }
+  int status = read_input_file("image", args->image, MAX_IMAGE_BYTES, &data, &len);
+  if (status != 0)
+    return status;
   char ext[16];
   extension_of(args->image, ext, sizeof ext);
   aiw_code code = aiw_embedding_request_set_image(req, data, len, args->format != NULL ? args->format : ext);
@@ -107,9 +106,9 @@ static void print_embedding(const void *response)
   print_vector("semantic", v, n);
   v = aiw_embedding_response_visual_vector(resp, &n);
   print_vector("visual", v, n);
-  const char *error = aiw_embedding_response_error(resp);
-  if (error[0] != '\0')
-    printf("error: %s\n", error);
+  size_t len = 0;
+  const char *error = aiw_embedding_response_error_with_len(resp, &len);
+  print_text_line(stdout, "error: ", error, len);
 }
 
 static aiw_code send_embedding(aiw_client *client, const void *request, const aiw_call_options *options,
@@ -131,7 +130,12 @@ static void free_embedding(void *response)
   aiw_embedding_response_free(response);
 }
 
-static const struct unary_rpc get_embedding = {send_embedding, embedding_json, print_embedding, free_embedding};
+static const char *get_embedding_error(const void *response, size_t *len)
+{
+  return aiw_embedding_response_error_with_len(response, len);
+}
+
+static const struct unary_rpc get_embedding = {send_embedding, embedding_json, print_embedding, free_embedding, get_embedding_error};
 
 int cmd_embed(struct cli *cli, int argc, char **argv)
 {

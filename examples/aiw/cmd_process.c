@@ -7,6 +7,7 @@
 #include "call.h"
 #include "commands.h"
 #include "json_out.h"
+#include "text_out.h"
 
 static const char process_help[] =
     "usage: aiw [global options] process --asset-id ID --path OBJECT --mime TYPE [--ocr] [--caption]\n"
@@ -95,9 +96,9 @@ static void print_process_status(const void *response)
   else
     printf("stage: %d\n", stage);
   printf("progress: %.4g%%\n", (double)aiw_process_status_progress(resp) * 100.0);
-  const char *error = aiw_process_status_error(resp);
-  if (error[0] != '\0')
-    printf("error: %s\n", error);
+  size_t len = 0;
+  const char *error = aiw_process_status_error_with_len(resp, &len);
+  print_text_line(stdout, "error: ", error, len);
 }
 
 static aiw_code send_process(aiw_client *client, const void *request, const aiw_call_options *options,
@@ -119,7 +120,12 @@ static void free_process(void *response)
   aiw_process_status_free(response);
 }
 
-static const struct unary_rpc process_asset = {send_process, process_json, print_process_status, free_process};
+static const char *process_asset_error(const void *response, size_t *len)
+{
+  return aiw_process_status_error_with_len(response, len);
+}
+
+static const struct unary_rpc process_asset = {send_process, process_json, print_process_status, free_process, process_asset_error};
 
 int cmd_process(struct cli *cli, int argc, char **argv)
 {

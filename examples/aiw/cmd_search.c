@@ -72,7 +72,7 @@ static int search_option(struct cli *cli, int option, const char *arg, void *sta
 /* Pads a column of `width` after text of `len` bytes, then a space. */
 static void pad(int width, size_t len)
 {
-  printf("%*s ", width - (int)len > 0 ? width - (int)len : 0, "");
+  printf("%*s ", len < (size_t)width ? width - (int)len : 0, "");
 }
 
 static void print_search_table(const void *response)
@@ -80,32 +80,34 @@ static void print_search_table(const void *response)
   const aiw_search_response *resp = response;
   size_t n = aiw_search_response_result_count(resp);
   int id_width = 8, mime_width = 9;
+  size_t len = 0;
   for (size_t i = 0; i < n; i++) {
     const aiw_search_result *r = aiw_search_response_result(resp, i);
-    int w = (int)strlen(aiw_search_result_asset_id(r));
-    if (w > id_width)
-      id_width = w < 40 ? w : 40;
-    w = (int)strlen(aiw_search_result_mime_type(r));
-    if (w > mime_width)
-      mime_width = w < 24 ? w : 24;
+    aiw_search_result_asset_id_with_len(r, &len);
+    if (len > (size_t)id_width)
+      id_width = len < 40 ? (int)len : 40;
+    aiw_search_result_mime_type_with_len(r, &len);
+    if (len > (size_t)mime_width)
+      mime_width = len < 24 ? (int)len : 24;
   }
   if (n > 0)
     printf("%-4s %-8s %-*s %-*s %s\n", "#", "SCORE", id_width, "ASSET_ID", mime_width, "MIME_TYPE", "CAPTION");
   for (size_t i = 0; i < n; i++) {
     const aiw_search_result *r = aiw_search_response_result(resp, i);
     printf("%-4zu %-8.4f ", i + 1, (double)aiw_search_result_score(r));
-    const char *id = aiw_search_result_asset_id(r), *mime = aiw_search_result_mime_type(r);
-    print_clean(stdout, id);
-    pad(id_width, strlen(id));
-    print_clean(stdout, mime);
-    pad(mime_width, strlen(mime));
-    print_clean(stdout, aiw_search_result_caption(r));
+    const char *s = aiw_search_result_asset_id_with_len(r, &len);
+    print_clean(stdout, s, len);
+    pad(id_width, len);
+    s = aiw_search_result_mime_type_with_len(r, &len);
+    print_clean(stdout, s, len);
+    pad(mime_width, len);
+    s = aiw_search_result_caption_with_len(r, &len);
+    print_clean(stdout, s, len);
     putchar('\n');
   }
   printf("%zu result%s shown, %d matched\n", n, n == 1 ? "" : "s", (int)aiw_search_response_total_count(resp));
-  const char *error = aiw_search_response_error(resp);
-  if (error[0] != '\0')
-    printf("error: %s\n", error);
+  const char *error = aiw_search_response_error_with_len(resp, &len);
+  print_text_line(stdout, "error: ", error, len);
 }
 
 static aiw_code send_search(aiw_client *client, const void *request, const aiw_call_options *options,
@@ -127,7 +129,12 @@ static void free_search(void *response)
   aiw_search_response_free(response);
 }
 
-static const struct unary_rpc vector_search = {send_search, search_json, print_search_table, free_search};
+static const char *vector_search_error(const void *response, size_t *len)
+{
+  return aiw_search_response_error_with_len(response, len);
+}
+
+static const struct unary_rpc vector_search = {send_search, search_json, print_search_table, free_search, vector_search_error};
 
 int cmd_search(struct cli *cli, int argc, char **argv)
 {

@@ -4,6 +4,7 @@
  */
 #include "signals.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@ static pthread_mutex_t signal_lock = PTHREAD_MUTEX_INITIALIZER;
 static aiw_cancel_token *signal_token; /* guarded by signal_lock */
 static int signal_received;            /* guarded by signal_lock */
 static sigset_t signal_set;
+static int signal_pipe[2] = {-1, -1}; /* [0] readable once a signal came */
 
 static void *signal_thread(void *arg)
 {
@@ -30,6 +32,9 @@ static void *signal_thread(void *arg)
     signal_received = sig;
     if (signal_token != NULL)
       aiw_cancel_token_cancel(signal_token);
+    /* Wakes a poll in signals_fd's users; the byte is never read. */
+    ssize_t ignored = write(signal_pipe[1], "", 1);
+    (void)ignored;
     pthread_mutex_unlock(&signal_lock);
   }
   return NULL;
@@ -37,6 +42,14 @@ static void *signal_thread(void *arg)
 
 int signals_start(void)
 {
+  /* A write to a closed pipe or socket fails with EPIPE instead (gRPC sends
+   * with MSG_NOSIGNAL anyway): aiw reports it as an output error, 74. */
+  struct sigaction ignore = {.sa_handler = SIG_IGN};
+  sigemptyset(&ignore.sa_mask);
+  if (sigaction(SIGPIPE, &ignore, NULL) != 0)
+    return -1;
+  if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+    return -1;
   sigemptyset(&signal_set);
   sigaddset(&signal_set, SIGINT);
   sigaddset(&signal_set, SIGTERM);
@@ -59,6 +72,11 @@ void signals_set_token(aiw_cancel_token *token)
   if (token != NULL && signal_received != 0)
     aiw_cancel_token_cancel(token);
   pthread_mutex_unlock(&signal_lock);
+}
+
+int signals_fd(void)
+{
+  return signal_pipe[0];
 }
 
 int signals_received(void)

@@ -5,10 +5,19 @@
 
 #include <stdlib.h>
 
-void print_clean(FILE *out, const char *s)
+void print_clean(FILE *out, const char *s, size_t len)
 {
-  for (; *s != '\0'; s++)
-    fputc(((unsigned char)*s < 0x20 || *s == 0x7f) ? ' ' : *s, out);
+  for (size_t i = 0; i < len; i++)
+    fputc(((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? ' ' : s[i], out);
+}
+
+void print_text_line(FILE *out, const char *label, const char *s, size_t len)
+{
+  if (len == 0)
+    return;
+  fputs(label, out);
+  fwrite(s, 1, len, out);
+  fputc('\n', out);
 }
 
 void format_float(char *buf, size_t size, float f)

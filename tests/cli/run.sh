@@ -82,6 +82,19 @@ expect_out_lacks() {
 expect_err_has() {
   if grep -qF -- "$2" "$ERR"; then ok "$1"; else not_ok "$1: stderr lacks '$2'" "$(context)"; fi
 }
+expect_err_empty() {
+  if [ ! -s "$ERR" ]; then ok "$1"; else not_ok "$1: stderr not empty" "$(context)"; fi
+}
+expect_out_bytes() { # NAME PRINTF-FORMAT  (stdout exactly these bytes: NULs allowed)
+  printf "$2" >"$TMP/want"
+  if cmp -s "$TMP/want" "$OUT"; then ok "$1"; else
+    not_ok "$1: stdout differs" "want: $(od -c "$TMP/want" | head -n 6)" "got:  $(od -c "$OUT" | head -n 6)"; fi
+}
+expect_err_bytes() { # NAME PRINTF-FORMAT
+  printf "$2" >"$TMP/want"
+  if cmp -s "$TMP/want" "$ERR"; then ok "$1"; else
+    not_ok "$1: stderr differs" "want: $(od -c "$TMP/want" | head -n 6)" "got:  $(od -c "$ERR" | head -n 6)"; fi
+}
 expect_out_empty() {
   if [ ! -s "$OUT" ]; then ok "$1"; else not_ok "$1: stdout not empty" "$(context)"; fi
 }
@@ -137,10 +150,11 @@ export AIW_TARGET=127.0.0.1:$STARTED_PORT
 echo "# reference service on $AIW_TARGET (pid $SERVER_PID)"
 
 # ===================================================================== basics
+LIBAIW_VERSION=$(sed -n 's/^#define AIW_VERSION_STRING "\(.*\)"$/\1/p' include/aiw.h)
 run --version
 expect_rc "--version" 0
 expect_out_has "--version names aiw" "aiw 1.0.0"
-expect_out_has "--version names libaiw" "libaiw 1.0.0"
+expect_out_has "--version names libaiw" "libaiw $LIBAIW_VERSION (built against $LIBAIW_VERSION)"
 run --help
 expect_rc "--help" 0
 expect_out_has "--help lists commands" "chat    [--history ROLE:CONTENT[@UNIX_TS]]..."
@@ -612,6 +626,212 @@ if [ "$(tail -c 1 "$INT_OUT" | od -An -c | tr -d ' ')" = '\n' ]; then ok "chat C
 ctrl_c "chat --json Ctrl-C" "--json"
 if $EXPECT assert 'len(lines) >= 1 and lines[0] == {"chunk": "You asked: !slow:1000. "}' <"$INT_OUT" >/dev/null; then
   ok "chat --json Ctrl-C: complete JSON lines only"; else not_ok "chat --json Ctrl-C: complete JSON lines only" "$(cat "$INT_OUT")"; fi
+
+# ========================================== response strings: bad UTF-8, NUL
+# !badkey: a metadata key (and value) with a byte that is not UTF-8; both
+# become U+FFFD, and the line is printed (not "out of memory").
+run --json search '!badkey'
+expect_rc "search !badkey (invalid UTF-8 in a map key)" 0
+expect_json "search !badkey: key and value get U+FFFD, keys sorted" json \
+  '[{"results":[{"assetId":"badkey","score":1.0,"metadata":{"k\ufffdey":"v\ufffdalue","ok":"fine"}}],"totalCount":1,"success":true}]'
+expect_err_empty "search !badkey: nothing on stderr"
+run search '!badkey'
+expect_rc "search !badkey human" 0
+expect_out_has "search !badkey human: the row" "badkey"
+# !nul: strings with NUL bytes are printed whole: the bytes for people,
+# \u0000 in JSON.
+NUL_SOURCE='{"assetId":"nul\u0000id","score":1.0,"caption":"cap\u0000tion","mimeType":"text/plain","metadata":{"k\u0000ey":"v\u0000alue"}}'
+run --json chat '!nul'
+expect_rc "chat --json !nul" 0
+expect_json "chat --json !nul: chunks, caption, metadata key and value whole" json \
+  '[{"chunk":"before\u0000after "},{"chunk":"second\u0000chunk","isFinal":true,"sources":['"$NUL_SOURCE"']}]'
+if grep -qF 'before\u0000after ' "$OUT"; then ok "chat --json !nul: NUL written as \\u0000"; else
+  not_ok "chat --json !nul: NUL written as \\u0000" "$(context)"; fi
+run chat '!nul'
+expect_rc "chat !nul" 0
+expect_out_bytes "chat !nul: the chunks' bytes (NULs kept), the source's NUL shown as a space" \
+  'before\0after second\0chunk\n[1] nul id (score 1.0000) cap tion\n'
+run --json search '!nul'
+expect_rc "search --json !nul (success=false)" 17
+expect_json "search --json !nul: every string whole" json \
+  '[{"results":['"$NUL_SOURCE"'],"totalCount":1,"error":"error\u0000after NUL"}]'
+expect_err_bytes "search !nul: the whole error text on stderr" 'aiw: SERVICE_ERROR: error\0after NUL\n'
+run search '!nul'
+expect_rc "search !nul human" 17
+expect_out_bytes "search !nul human: table (NUL as space) and the error's bytes" \
+  '#    SCORE    ASSET_ID MIME_TYPE  CAPTION\n1    1.0000   nul id   text/plain cap tion\n1 result shown, 1 matched\nerror: error\0after NUL\n'
+run --json embed '!nul'
+expect_rc "embed --json !nul" 17
+expect_json "embed --json !nul: error whole" json '[{"error":"error\u0000after NUL"}]'
+run embed '!nul'
+expect_out_bytes "embed !nul human" 'error: error\0after NUL\n'
+expect_err_bytes "embed !nul stderr" 'aiw: SERVICE_ERROR: error\0after NUL\n'
+run --json process --asset-id '!nul' --path p --mime m
+expect_rc "process --json !nul" 17
+expect_json "process --json !nul: error whole" json '[{"error":"error\u0000after NUL","stage":"STAGE_FAILED"}]'
+run process --asset-id '!nul' --path p --mime m
+expect_out_bytes "process !nul human" 'success: false\nstage: STAGE_FAILED\nprogress: 0%%\nerror: error\0after NUL\n'
+
+# ============================================ input files: size caps, signals
+# A guard for regressions: an unbounded read of /dev/zero fails on the
+# address-space limit instead of eating the machine.
+run_capped() { # run|run_in ARGS...: that, under `ulimit -v` (4 GB), in a subshell
+  (ulimit -v 4000000 && "$@" && echo "$RC" >"$TMP/capped.rc")
+  N=$((N + 1))
+  OUT=$TMP/out.$N
+  ERR=$TMP/err.$N
+  RC=$(cat "$TMP/capped.rc" 2>/dev/null || echo 255)
+  rm -f "$TMP/capped.rc"
+}
+run_capped run --ca /dev/zero search q
+expect_rc "--ca /dev/zero: capped" 66
+expect_err_eq "--ca /dev/zero: message" "aiw: NO_INPUT: --ca file '/dev/zero' is larger than 1048576 bytes"
+expect_out_empty "--ca /dev/zero: no output"
+run_capped run --cert /dev/zero --key /dev/null search q
+expect_rc "--cert /dev/zero: capped" 66
+expect_err_eq "--cert /dev/zero: message" "aiw: NO_INPUT: --cert file '/dev/zero' is larger than 1048576 bytes"
+run_capped run --cert /dev/null --key /dev/zero search q
+expect_rc "--key /dev/zero: capped" 66
+expect_err_eq "--key /dev/zero: message" "aiw: NO_INPUT: --key file '/dev/zero' is larger than 1048576 bytes"
+run_capped run embed --image /dev/zero
+expect_rc "embed --image /dev/zero: capped" 66
+expect_err_eq "embed --image /dev/zero: message" "aiw: NO_INPUT: image file '/dev/zero' is larger than 67108864 bytes"
+run_capped run_in /dev/zero embed --image -
+expect_rc "embed --image - from /dev/zero: capped" 66
+expect_err_eq "embed --image - from /dev/zero: message" "aiw: NO_INPUT: image file '-' is larger than 67108864 bytes"
+truncate -s $((64 * 1024 * 1024 + 1)) "$TMP/big.png"
+run embed --image "$TMP/big.png"
+expect_rc "embed --image of 64 MiB + 1 byte" 66
+rm -f "$TMP/big.png"
+head -c $((1024 * 1024)) /dev/zero >"$TMP/mib.pem"
+run --ca "$TMP/mib.pem" search q
+if [ "$RC" -ne 66 ]; then ok "--ca of exactly 1 MiB is read (exit $RC: not a PEM)"; else not_ok "--ca of exactly 1 MiB is read" "$(context)"; fi
+head -c 1 /dev/zero >>"$TMP/mib.pem"
+run --ca "$TMP/mib.pem" search q
+expect_rc "--ca of 1 MiB + 1 byte" 66
+rm -f "$TMP/mib.pem"
+
+# A FIFO that never sends: the read waits, and SIGINT/SIGTERM end it at once.
+wait_fd_open() { # PID PATH SECONDS: polls until PID has PATH open
+  local deadline=$((SECONDS + $3)) f
+  while [ $SECONDS -lt $deadline ] && kill -0 "$1" 2>/dev/null; do
+    for f in /proc/"$1"/fd/*; do [ "$(readlink "$f" 2>/dev/null)" = "$2" ] && return 0; done
+    sleep 0.05
+  done
+  return 1
+}
+wait_exit() { # PID SECONDS: waits for PID to end; RC its status, or 255 (killed) after SECONDS
+  local deadline=$((SECONDS + $2))
+  while [ $SECONDS -lt $deadline ] && kill -0 "$1" 2>/dev/null; do sleep 0.05; done
+  if kill -0 "$1" 2>/dev/null; then
+    kill -KILL "$1"
+    wait "$1"
+    RC=255
+  else
+    wait "$1"
+    RC=$?
+  fi
+}
+fifo_interrupt() { # NAME SIGNAL WANT-RC WRITER(0|1) AIW-ARGS...
+  local name=$1 sig=$2 want=$3 writer=$4
+  shift 4
+  rm -f "$TMP/fifo"
+  mkfifo "$TMP/fifo"
+  [ "$writer" = 1 ] && exec 7<>"$TMP/fifo" # a writer that never writes
+  N=$((N + 1))
+  OUT=$TMP/out.$N
+  ERR=$TMP/err.$N
+  "$AIW" "$@" >"$OUT" 2>"$ERR" </dev/null 7>&- &
+  local pid=$!
+  if wait_fd_open "$pid" "$TMP/fifo" 20; then
+    kill -"$sig" "$pid"
+    wait_exit "$pid" 10
+    expect_rc "$name: SIG$sig ends the read" "$want"
+    expect_err_eq "$name: message" "aiw: CANCELLED: interrupted (SIG$sig)"
+  else
+    not_ok "$name: aiw never opened the FIFO" "$(cat "$ERR")"
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid"
+  fi
+  [ "$writer" = 1 ] && exec 7>&-
+  rm -f "$TMP/fifo"
+}
+fifo_interrupt "embed --image FIFO with an idle writer" INT 130 1 embed --image "$TMP/fifo"
+fifo_interrupt "embed --image FIFO without a writer" INT 130 0 embed --image "$TMP/fifo"
+fifo_interrupt "--ca FIFO with an idle writer" INT 130 1 --ca "$TMP/fifo" search q
+fifo_interrupt "--key FIFO, SIGTERM" TERM 143 1 --cert /dev/null --key "$TMP/fifo" search q
+# A FIFO that does send is read to its end.
+mkfifo "$TMP/fifo"
+printf 'a\0b' >"$TMP/fifo" &
+writer=$!
+run --json embed --image "$TMP/fifo" --format png
+wait "$writer"
+expect_rc "embed --image FIFO that sends" 0
+expect_json "embed --image FIFO: vector of the bytes sent" embed file "$TMP/nul.png" unknown
+rm -f "$TMP/fifo"
+
+# ============================================== closed descriptors, SIGPIPE
+"$AIW" search q >&- 2>"$TMP/closed.err"
+RC=$?
+OUT=/dev/null
+ERR=$TMP/closed.err
+expect_rc "search with stdout closed" 74
+expect_err_eq "stdout closed: output error" "aiw: OUTPUT_ERROR: cannot write to standard output: Bad file descriptor"
+"$AIW" chat hi >&- 2>"$TMP/closed.err"
+RC=$?
+expect_rc "chat with stdout closed" 74
+expect_err_eq "chat, stdout closed: output error" "aiw: OUTPUT_ERROR: cannot write to standard output: Bad file descriptor"
+"$AIW" --json search q >&- 2>"$TMP/closed.err"
+RC=$?
+expect_rc "search --json with stdout closed" 74
+"$AIW" --version >&- 2>"$TMP/closed.err"
+RC=$?
+expect_rc "--version with stdout closed" 74
+expect_err_has "--version, stdout closed: message" "aiw: OUTPUT_ERROR: "
+"$AIW" search q >&- 2>&-
+RC=$?
+expect_rc "stdout and stderr closed" 74
+"$AIW" embed --image - <&- >"$TMP/closed.out" 2>"$TMP/closed.err" &
+wait_exit $! 20 # a regression reads some other descriptor, maybe for ever
+OUT=$TMP/closed.out
+expect_rc "embed --image - with stdin closed" 66
+expect_err_eq "stdin closed: message" "aiw: NO_INPUT: cannot read image file '-': Bad file descriptor"
+# With stdin and stderr closed, fds 0 and 2 are /dev/null while the call runs
+# (not gRPC's epoll fd or eventfd), and the answer is whole.
+"$AIW" chat '!slow:300' <&- >"$TMP/closed.out" 2>&- &
+pid=$!
+if wait_for "$TMP/closed.out" '^You asked: ' 20; then
+  fds="$(readlink /proc/$pid/fd/0) $(readlink /proc/$pid/fd/2)"
+  if [ "$fds" = "/dev/null /dev/null" ]; then ok "stdin, stderr closed: fds 0 and 2 are /dev/null"; else
+    not_ok "stdin, stderr closed: fds 0 and 2 are /dev/null" "fd 0, 2: $fds"; fi
+else
+  not_ok "stdin, stderr closed: no first chunk"
+fi
+wait_exit "$pid" 30
+OUT=$TMP/closed.out
+expect_rc "chat with stdin and stderr closed" 0
+expect_out_eq "chat with stdin and stderr closed: whole answer" "${TEXT_HI/You asked: hi./You asked: !slow:300.}"$'\n'"[1] doc-001 (score 0.9500) Quarterly report 2024 Q1"$'\n'"[2] doc-003 (score 0.8750) Meeting notes: product launch"$'\n'"[3] doc-005 (score 0.7500) Invoice #4411 from Acme"$'\n'
+"$AIW" search '!error:NOT_FOUND:gone' 2>&- >"$TMP/closed.out"
+RC=$?
+OUT=$TMP/closed.out
+expect_rc "stderr closed: the call's status still" 5
+expect_out_empty "stderr closed: nothing on stdout"
+
+# A reader that goes away (| head -c1): EPIPE is an output error, 74, not
+# death by SIGPIPE (141). The answers are larger than a pipe holds.
+pipe_closed() { # NAME AIW-ARGS...
+  local name=$1
+  shift
+  "$AIW" "$@" 2>"$TMP/pipe.err" </dev/null | head -c1 >/dev/null
+  RC=${PIPESTATUS[0]}
+  ERR=$TMP/pipe.err
+  expect_rc "$name | head -c1" 74
+  expect_err_eq "$name | head -c1: message" "aiw: OUTPUT_ERROR: cannot write to standard output: Broken pipe"
+}
+pipe_closed "chat !big:200000" chat '!big:200000'
+pipe_closed "chat --json !big:200000" --json chat '!big:200000'
+pipe_closed "search !big:300000" search '!big:300000'
+pipe_closed "search --json !big:300000" --json search '!big:300000'
 
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
