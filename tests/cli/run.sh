@@ -833,5 +833,17 @@ pipe_closed "chat --json !big:200000" --json chat '!big:200000'
 pipe_closed "search !big:300000" search '!big:300000'
 pipe_closed "search --json !big:300000" --json search '!big:300000'
 
+# Arguments gRPC core would abort on or silently reinterpret (issue 10):
+# refused by libaiw before any call, exit 64, no crash.
+for t in 127.0.0.1:99999 127.0.0.1:-1 :-1 127.0.0.1:65536; do
+  run -t "$t" embed hi
+  expect_usage "target $t (port out of range)"
+  expect_err_has "target $t: says why" "port outside 1..65535"
+done
+run --tls --server-name '' embed hi
+expect_usage "--server-name '' (gRPC core aborted on it)"
+run --tls --server-name "$(printf 'a%.0s' $(seq 256))" embed hi
+expect_usage "--server-name of 256 bytes"
+
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
