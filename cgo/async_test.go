@@ -9,12 +9,24 @@ import (
 	"time"
 )
 
-// pendingCalls is the number of started unary calls whose completion the
-// poller has not delivered yet.
+// pendingCalls is the number of started calls whose RESULT the poller has
+// not delivered yet.
 func pendingCalls(c *Client) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.pending
+	return c.active
+}
+
+// usedSlots is the number of tags of c still registered to a waiter.
+func usedSlots(c *Client) (used, total int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, w := range c.slots {
+		if w != nil {
+			used++
+		}
+	}
+	return used, len(c.slots)
 }
 
 // waitPending waits until n unary calls of c are in flight (the calls are
@@ -34,7 +46,7 @@ func waitPending(t *testing.T, c *Client, n int) {
 // every one ends promptly with ErrClientClosed, the server sees them
 // cancelled, and no goroutine (callers, poller) is left behind.
 func TestUnaryManyInFlightClose(t *testing.T) {
-	defer noLeak(t)()
+	noLeak(t)
 	c, err := Dial(target)
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +61,7 @@ func TestUnaryManyInFlightClose(t *testing.T) {
 			var err error
 			switch i % 3 {
 			case 0:
-				_, err = c.GetEmbedding(ctx, &EmbeddingRequest{Text: "!slow:8000"})
+				_, err = c.GetEmbedding(ctx, &EmbeddingRequest{Content: &EmbeddingRequest_Text{Text: "!slow:8000"}})
 			case 1:
 				_, err = c.VectorSearch(ctx, &SearchRequest{Query: "!slow:8000"})
 			case 2:
@@ -88,7 +100,7 @@ func TestUnaryManyInFlightClose(t *testing.T) {
 // Cancelling the context of some of many in-flight calls ends exactly those,
 // at once, as CANCELLED on the server; the others answer normally.
 func TestUnaryCancelSomeInFlight(t *testing.T) {
-	defer noLeak(t)()
+	noLeak(t)
 	c := dial(t)
 	const n = 16
 	type result struct {
@@ -109,7 +121,7 @@ func TestUnaryCancelSomeInFlight(t *testing.T) {
 		}
 		go func(i int, ctx context.Context) {
 			start := time.Now()
-			resp, err := c.GetEmbedding(ctx, &EmbeddingRequest{Text: fmt.Sprintf("!slow:%d", slow)})
+			resp, err := c.GetEmbedding(ctx, &EmbeddingRequest{Content: &EmbeddingRequest_Text{Text: fmt.Sprintf("!slow:%d", slow)}})
 			if err == nil && !equal(resp.SemanticVector, refVector(fnv1a([]byte(fmt.Sprintf("!slow:%d", slow))), 1024)) {
 				err = fmt.Errorf("wrong vector")
 			}
@@ -156,10 +168,10 @@ func TestUnaryCancelSomeInFlight(t *testing.T) {
 }
 
 // Two clients (two queues, two pollers) in parallel, with answers checked
-// against their requests; afterwards neither has a poller running and the
-// blocks waiting to be freed stay bounded.
+// against their requests; afterwards neither counts a call in flight and
+// their tags were reused.
 func TestUnaryTwoClientsParallel(t *testing.T) {
-	defer noLeak(t)()
+	noLeak(t)
 	a, b := dial(t), dial(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 32)
@@ -173,7 +185,7 @@ func TestUnaryTwoClientsParallel(t *testing.T) {
 			}
 			for r := 0; r < 20; r++ {
 				text := fmt.Sprintf("two-%d-%d", g, r)
-				resp, err := c.GetEmbedding(context.Background(), &EmbeddingRequest{Text: text, Type: EmbeddingType_EMBEDDING_VISUAL})
+				resp, err := c.GetEmbedding(context.Background(), &EmbeddingRequest{Content: &EmbeddingRequest_Text{Text: text}, Type: EmbeddingType_EMBEDDING_VISUAL})
 				if err != nil {
 					errs <- err
 					return
@@ -191,88 +203,12 @@ func TestUnaryTwoClientsParallel(t *testing.T) {
 		t.Error(err)
 	}
 	for _, c := range []*Client{a, b} {
-		c.mu.Lock()
-		if len(c.toFree) > freeMax {
-			t.Errorf("%d blocks waiting to be freed (max %d)", len(c.toFree), freeMax)
-		}
-		c.mu.Unlock()
 		if p := pendingCalls(c); p != 0 {
 			t.Errorf("%d calls still counted in flight", p)
 		}
-	}
-}
-
-// A call whose context can never be done, made when no poller runs, polls
-// for the client itself until its own answer comes (lead): calls started
-// meanwhile get theirs from it, and one still in flight when it is done
-// gets its answer from the poller goroutine that takes over.
-func TestUnaryLeaderHandoff(t *testing.T) {
-	defer noLeak(t)()
-	c := dial(t)
-	type result struct {
-		name string
-		err  error
-	}
-	results := make(chan result, 10)
-	call := func(name string, ctx context.Context, text string) {
-		resp, err := c.GetEmbedding(ctx, &EmbeddingRequest{Text: text})
-		if err == nil && !equal(resp.SemanticVector, refVector(fnv1a([]byte(text)), 1024)) {
-			err = fmt.Errorf("answer of another request")
-		}
-		results <- result{name, err}
-	}
-	go call("leader", context.Background(), "!slow:1200") // first call, no poller: leads
-	waitPending(t, c, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for i := 0; i < 8; i++ {
-		go call(fmt.Sprintf("short-%d", i), ctx, fmt.Sprintf("!slow:%d", 100+10*i))
-	}
-	go call("outlives the leader", context.Background(), "!slow:2500")
-	timeout := time.After(20 * time.Second)
-	for i := 0; i < 10; i++ {
-		select {
-		case r := <-results:
-			if r.err != nil {
-				t.Errorf("%s: %v", r.name, r.err)
-			}
-		case <-timeout:
-			t.Fatalf("%d of 10 calls did not return", 10-i)
-		}
-	}
-}
-
-// An idle client frees the answer blocks of its last calls: nothing waits in
-// the to-free list once no poller runs (a block can be as large as the
-// receive limit). Both ways a call ends: led by its own caller (a
-// Background ctx) and delivered by the poller goroutine.
-func TestIdleClientKeepsNoAnswerBlocks(t *testing.T) {
-	defer noLeak(t)()
-	c, err := Dial(target, WithMaxRecvMsgSize(64<<20))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.VectorSearch(context.Background(), &SearchRequest{Query: "!big:20000000"}); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := c.VectorSearch(ctx, &SearchRequest{Query: "!big:20000000"}); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		c.mu.Lock()
-		running, held := c.running, len(c.toFree)
-		c.mu.Unlock()
-		if !running {
-			if held != 0 {
-				t.Fatalf("no poller runs, yet %d answer block(s) wait to be freed", held)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the poller never left an idle client")
+		// Tags are reused: at most 16 calls of a client ran at once.
+		if used, total := usedSlots(c); used != 0 || total > 16 {
+			t.Errorf("%d of %d tags still registered (at most 16 calls ran at once)", used, total)
 		}
 	}
 }

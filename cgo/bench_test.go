@@ -28,7 +28,7 @@ func clientCPU(b *testing.B, start time.Duration, ops int) {
 
 func benchEmbedding(b *testing.B, ctx context.Context) {
 	c := dial(b)
-	req := &EmbeddingRequest{Text: "hello"}
+	req := &EmbeddingRequest{Content: &EmbeddingRequest_Text{Text: "hello"}}
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := cpuTime()
@@ -53,7 +53,7 @@ func BenchmarkGetEmbeddingCancellable(b *testing.B) {
 
 func BenchmarkGetEmbeddingParallel(b *testing.B) {
 	c := dial(b)
-	req := &EmbeddingRequest{Text: "hello"}
+	req := &EmbeddingRequest{Content: &EmbeddingRequest_Text{Text: "hello"}}
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := cpuTime()

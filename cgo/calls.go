@@ -179,18 +179,6 @@ func (c *Client) invoke(ctx context.Context, path *C.char, req, resp proto.Messa
 	return c.unaryResult(ctx, &ev, resp)
 }
 
-// methodPaths caches the C strings of method paths given by name
-// (invokeMethod): each is made once and lives as long as the process.
-var methodPaths sync.Map // string -> *C.char
-
-func cPath(method string) *C.char {
-	if p, ok := methodPaths.Load(method); ok {
-		return p.(*C.char)
-	}
-	p, _ := methodPaths.LoadOrStore(method, C.CString(method))
-	return p.(*C.char)
-}
-
 // invokeMethod is invoke for any unary method of any service on the
 // channel, named by its gRPC path ("/pkg.Service/Method"): the raw-message
 // interface with the protobuf runtime as codec. No in-band success check.
@@ -198,7 +186,9 @@ func (c *Client) invokeMethod(ctx context.Context, method string, req, resp prot
 	if strings.IndexByte(method, 0) >= 0 {
 		return Errorf(InvalidArgument, "aiworker: method %q contains a NUL byte", method)
 	}
-	return c.invoke(ctx, cPath(method), req, resp, opts)
+	path := C.CString(method) // libaiw copies what it keeps
+	defer C.free(unsafe.Pointer(path))
+	return c.invoke(ctx, path, req, resp, opts)
 }
 
 // unaryResult turns a unary RESULT into invoke's outcome and frees it.

@@ -236,6 +236,13 @@ func (c *Client) Close() error {
 	return nil
 }
 
+// droppedBy reports whether Close threw away a message of w unread.
+func (c *Client) droppedBy(w *waiter) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return w.dropped
+}
+
 // closing reports whether Close has begun (calls it cancelled end with
 // ErrClientClosed rather than the library's own wording).
 func (c *Client) closing() bool {

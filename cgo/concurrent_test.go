@@ -12,7 +12,7 @@ import (
 // 64 goroutines share one Client; every answer is checked against its own
 // request, so crossed wires or shared buffers would show.
 func TestConcurrent64(t *testing.T) {
-	defer noLeak(t)()
+	noLeak(t)
 	c := dial(t)
 	const goroutines, rounds = 64, 12
 	var wg sync.WaitGroup
@@ -48,7 +48,7 @@ func worker(c *Client, g, rounds int) error {
 			if g%2 == 1 {
 				typ = EmbeddingType_EMBEDDING_BOTH
 			}
-			resp, err := c.GetEmbedding(ctx, &EmbeddingRequest{Text: text, Type: typ})
+			resp, err := c.GetEmbedding(ctx, &EmbeddingRequest{Content: &EmbeddingRequest_Text{Text: text}, Type: typ})
 			if err != nil {
 				cancel()
 				return fmt.Errorf("%s: %v", key, err)

@@ -31,7 +31,9 @@ type waiter struct {
 	stream bool
 	// sawHeader: the poller has looked at this stream's headers (first message).
 	sawHeader bool
-	endMsg    string // a stream's RESULT message, copied by the poller
+	// dropped: Close threw away a message nobody had read (under c.mu).
+	dropped bool
+	endMsg  string // a stream's RESULT message, copied by the poller
 	// ... and its response metadata (nil when none).
 	endHeader, endTrailer Metadata
 }
@@ -60,6 +62,7 @@ func (w *waiter) takeUnread(list []*C.aiw_completion) []*C.aiw_completion {
 			if d.ev.completion != nil {
 				list = append(list, d.ev.completion)
 			}
+			w.dropped = true
 		default:
 			return list
 		}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -40,6 +41,11 @@ func runMain(m *testing.M) int {
 		}
 		fmt.Println("aiworker: sanitizer self-test", what, "was not caught (asan build:", asanBuild, ")")
 		return 0
+	}
+	if t := os.Getenv("AIW_TEST_TARGET"); t != "" {
+		// A child test process (inFreshProcess): the parent's service.
+		target, eventsPath = t, os.Getenv("AIW_TEST_EVENTS")
+		return runTests(m)
 	}
 	dir, err := os.MkdirTemp("", "aiworker-test-")
 	if err != nil {
@@ -98,6 +104,10 @@ func runMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "aiworker tests: no LISTENING line from the reference service in 60 s:\n%s\n", stderr.String())
 		return 1
 	}
+	return runTests(m)
+}
+
+func runTests(m *testing.M) int {
 	rc := m.Run()
 	if asanBuild {
 		// Every test closed its clients; free the pooled tokens, then let
@@ -112,6 +122,40 @@ func runMain(m *testing.M) int {
 	return rc
 }
 
+// inFreshProcess runs the calling test alone in a new process of this test
+// binary (same flags, -race or -asan alike; same reference service), for
+// what depends on the process's history, like its OS thread count: the Go
+// runtime keeps every thread it ever made. It returns true in that child,
+// which then runs the test; in the parent it waits for the child and
+// reports its outcome.
+func inFreshProcess(t *testing.T) bool {
+	t.Helper()
+	if os.Getenv("AIW_TEST_CHILD") == t.Name() {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v",
+		"-test.timeout=220s")
+	cmd.Env = append(os.Environ(), "AIW_TEST_CHILD="+t.Name(), "AIW_TEST_TARGET="+target, "AIW_TEST_EVENTS="+eventsPath)
+	out, err := cmd.CombinedOutput()
+	// The child's own PASS/FAIL lines are not counted twice (run_tests.sh).
+	var lines []string
+	for _, l := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+		if f := strings.TrimSpace(l); strings.HasPrefix(f, "=== ") || strings.HasPrefix(f, "--- ") || f == "PASS" {
+			continue
+		}
+		// Nor its LeakSanitizer verdict taken for the parent's.
+		l = strings.ReplaceAll(l, "aiworker: LeakSanitizer:", "the child's LeakSanitizer:")
+		lines = append(lines, "child: "+l)
+	}
+	t.Log("\n" + strings.Join(lines, "\n"))
+	if err != nil {
+		t.Fatalf("the test in a fresh process failed: %v", err)
+	}
+	return false
+}
+
 // dial makes a client closed at the end of the test.
 func dial(t testing.TB, opts ...Option) *Client {
 	t.Helper()
@@ -123,13 +167,14 @@ func dial(t testing.TB, opts ...Option) *Client {
 	return c
 }
 
-// noLeak records the goroutine count; the returned func fails the test if
-// the count does not come back within a generous settle time.
-func noLeak(t *testing.T) func() {
+// noLeak records the goroutine count now; at the end of the test, after the
+// cleanups registered later (dial's Close: a client holds its poller
+// goroutine until then), it fails the test if the count does not come back
+// within a generous settle time.
+func noLeak(t *testing.T) {
 	t.Helper()
 	before := runtime.NumGoroutine()
-	return func() {
-		t.Helper()
+	t.Cleanup(func() {
 		deadline := time.Now().Add(5 * time.Second)
 		for {
 			n := runtime.NumGoroutine()
@@ -144,7 +189,7 @@ func noLeak(t *testing.T) func() {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-	}
+	})
 }
 
 type event struct {
@@ -237,4 +282,42 @@ func sameVector(t testing.TB, what string, got, want []float32) bool {
 func readEvents() string {
 	data, _ := os.ReadFile(eventsPath)
 	return string(data)
+}
+
+// osThreads is the number of OS threads of this process (/proc/self/status).
+func osThreads(t testing.TB) int {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "Threads:" {
+			var n int
+			if _, err := fmt.Sscan(f[1], &n); err == nil {
+				return n
+			}
+		}
+	}
+	t.Fatalf("no Threads line in /proc/self/status")
+	return 0
+}
+
+// threadNames summarises this process's OS threads by name
+// (/proc/self/task/*/comm), for failure messages.
+func threadNames() string {
+	tasks, _ := filepath.Glob("/proc/self/task/*/comm")
+	count := map[string]int{}
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err == nil {
+			count[strings.TrimSpace(string(b))]++
+		}
+	}
+	var names []string
+	for n, k := range count {
+		names = append(names, fmt.Sprintf("%s×%d", n, k))
+	}
+	sort.Strings(names)
+	return strings.Join(names, " ")
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"io"
 	"sync"
+	"unsafe"
 
 	"google.golang.org/protobuf/proto"
 )
@@ -165,6 +166,15 @@ func (s *ChatStream) Header() (Metadata, error) {
 	defer s.recvMu.Unlock()
 	if !s.gotHeader && !s.done && s.peeked == nil {
 		d := s.next()
+		if d.ev.completion != nil && d.ev.is_message != 0 {
+			// Kept aside, the message must not hold its completion: Close
+			// could not free it, and the stream could not read on.
+			d.data = C.GoBytes(unsafe.Pointer(d.ev.data), C.int(d.ev.len))
+			cgoEnter()
+			C.aiw_completion_free(d.ev.completion)
+			cgoLeave()
+			d.ev.completion, d.ev.data = nil, nil
+		}
 		s.peeked = &d
 		if d.ev.is_message == 0 {
 			s.gotHeader = true
@@ -227,6 +237,10 @@ func (s *ChatStream) finish(ev *C.aiwgo_event) {
 	switch {
 	case decode != nil:
 		s.err = decode
+	case rc == C.AIW_OK && s.c.droppedBy(s.w):
+		// Close threw away a message this reader never saw: the stream did
+		// not deliver everything, whatever the server said.
+		s.err = ErrClientClosed
 	case rc == C.AIW_OK:
 		s.err = io.EOF
 	case closedBy && rc == C.AIW_CANCELLED && s.ctx.Err() == nil:

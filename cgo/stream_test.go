@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -48,7 +49,7 @@ func checkChat(t *testing.T, msgs []*ChatResponse, query, sources string) {
 }
 
 func TestChatStreamFunc(t *testing.T) {
-	defer noLeak(t)()
+	noLeak(t)
 	c := dial(t)
 	var msgs []*ChatResponse
 	q := "what is in Zürich?"
@@ -70,7 +71,7 @@ func TestChatStreamFunc(t *testing.T) {
 }
 
 func TestChatStreamRecv(t *testing.T) {
-	defer noLeak(t)()
+	noLeak(t)
 	c := dial(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -153,7 +154,7 @@ func TestMetadata(t *testing.T) {
 	c := dial(t)
 	ctx := AppendToOutgoingContext(context.Background(), "X-Request-ID", "md-test-1", "authorization", "Bearer abc")
 	ctx2 := AppendToOutgoingContext(ctx, "blob-bin", "\xde\xad\xbe\xef")
-	if _, err := c.GetEmbedding(ctx2, &EmbeddingRequest{Text: "x"}); err != nil {
+	if _, err := c.GetEmbedding(ctx2, &EmbeddingRequest{Content: &EmbeddingRequest_Text{Text: "x"}}); err != nil {
 		t.Fatal(err)
 	}
 	e := waitEvent(t, "md-test-1")
@@ -174,7 +175,7 @@ func TestMetadata(t *testing.T) {
 		AppendToOutgoingContext(ctx, "k")
 	}()
 	// Reserved header names are refused.
-	_, err := c.GetEmbedding(AppendToOutgoingContext(ctx, "grpc-timeout", "1S"), &EmbeddingRequest{Text: "x"})
+	_, err := c.GetEmbedding(AppendToOutgoingContext(ctx, "grpc-timeout", "1S"), &EmbeddingRequest{Content: &EmbeddingRequest_Text{Text: "x"}})
 	if CodeOf(err) != InvalidArgument {
 		t.Errorf("grpc- key: %v", err)
 	}
@@ -183,7 +184,7 @@ func TestMetadata(t *testing.T) {
 var errStop = errors.New("enough")
 
 func TestChatStopFromFunc(t *testing.T) {
-	defer noLeak(t)()
+	noLeak(t)
 	c := dial(t)
 	ctx, id := withID(context.Background(), t)
 	n := 0
@@ -210,7 +211,7 @@ func TestChatStopFromFunc(t *testing.T) {
 }
 
 func TestChatCancelMidStream(t *testing.T) {
-	defer noLeak(t)()
+	noLeak(t)
 	c := dial(t)
 	t.Run("func", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -282,7 +283,7 @@ func TestChatCancelMidStream(t *testing.T) {
 }
 
 func TestChatDeadline(t *testing.T) {
-	defer noLeak(t)()
+	noLeak(t)
 	c := dial(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
@@ -312,9 +313,12 @@ func TestChatDeadline(t *testing.T) {
 }
 
 func TestChatBackpressure(t *testing.T) {
-	// A slow reader: the stream goroutine blocks in the hand-over (C blocks
-	// in its callback), so nothing piles up; all messages arrive in order.
-	defer noLeak(t)()
+	// A slow reader: libaiw reads a stream's next message only once the
+	// previous one's completion is freed, and the poller copies ahead at
+	// most one message per stream, so at most two (one copied, one held)
+	// wait for the reader: nothing piles up, the poller never blocks on
+	// the stream (other calls go on), and all messages arrive in order.
+	noLeak(t)
 	c := dial(t)
 	s, err := c.ChatStream(context.Background(), &ChatRequest{Query: "!many:50"})
 	if err != nil {
@@ -326,8 +330,17 @@ func TestChatBackpressure(t *testing.T) {
 	// The server has sent all 51 messages long before this (no signal says
 	// when: this is a pause for the producer, not synchronisation).
 	time.Sleep(200 * time.Millisecond)
-	if n := atomic.LoadInt64(&s.produced); n > 2 {
-		t.Errorf("%d messages taken from C while the reader had read 1: buffering", n)
+	if n := len(s.w.ch); n > 2 {
+		t.Errorf("%d messages delivered to the stream while the reader had read 1: buffering", n)
+	}
+	// The poller is not stuck behind the unread stream.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.VectorSearch(ctx, &SearchRequest{Query: "q"}); err != nil {
+		t.Fatalf("a call while a stream is not read: %v", err)
+	}
+	if n := pendingCalls(c); n != 1 {
+		t.Errorf("%d calls in flight, want the stream's only", n)
 	}
 	for i := 1; ; i++ {
 		m, err := s.Recv()
@@ -348,6 +361,9 @@ func TestChatBackpressure(t *testing.T) {
 		}
 		if i%10 == 0 {
 			time.Sleep(5 * time.Millisecond) // a slow reader, not synchronisation
+			if n := len(s.w.ch); n > 2 {
+				t.Fatalf("after %d messages read, %d wait for the reader", i, n)
+			}
 		}
 	}
 }
@@ -367,52 +383,164 @@ func TestChatBigChunk(t *testing.T) {
 	}
 }
 
+// panicLine is where f panics: its file:line must be in the stack seen by
+// the recover, which proves the panic was not recovered and raised again.
+var panicLine string
+
 func TestChatPanic(t *testing.T) {
-	defer noLeak(t)()
+	noLeak(t)
 	c := dial(t)
-	ctx, id := withID(context.Background(), t)
-	var got interface{}
-	func() {
-		defer func() { got = recover() }()
-		_ = c.ChatStreamFunc(ctx, &ChatRequest{Query: "!many:100"}, func(m *ChatResponse) error {
-			if m.Chunk == "chunk-2 " {
-				panic("boom in handler")
+	for _, tc := range []struct {
+		name string
+		val  interface{}
+	}{{"x", "x"}, {"nil", nil}} {
+		tc := tc
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, id := withID(context.Background(), t)
+			var got interface{}
+			var stack string
+			returned := false
+			inFlight := -1
+			func() {
+				defer func() {
+					got = recover()
+					stack = string(debug.Stack())
+					// ChatStreamFunc's deferred cleanup ran before this one:
+					// the stream must be over already.
+					inFlight = pendingCalls(c)
+				}()
+				_ = c.ChatStreamFunc(ctx, &ChatRequest{Query: "!many:100"}, func(m *ChatResponse) error {
+					if m.Chunk == "chunk-2 " {
+						_, file, line, _ := runtime.Caller(0)
+						panicLine = fmt.Sprintf("%s:%d", file, line+2) // the panic line, next
+						panic(tc.val)
+					}
+					return nil
+				})
+				returned = true
+			}()
+			if returned {
+				t.Fatalf("ChatStreamFunc returned instead of panicking")
 			}
-			return nil
+			if got != tc.val {
+				t.Fatalf("recovered %#v, want %#v", got, tc.val)
+			}
+			if !strings.Contains(stack, panicLine) || !strings.Contains(stack, "TestChatPanic.func") ||
+				!strings.Contains(stack, "(*Client).ChatStreamFunc") {
+				t.Errorf("the stack at the recover lacks f's frame at %s (the panic was re-raised?):\n%s", panicLine, stack)
+			}
+			if inFlight != 0 {
+				t.Errorf("%d calls in flight when the panic left ChatStreamFunc: the stream was not cancelled", inFlight)
+			}
+			if e := waitEvent(t, id); e.Outcome != "CANCELLED" {
+				t.Errorf("server outcome %q", e.Outcome)
+			}
+			// The client still works after the panic.
+			var msgs []*ChatResponse
+			if err := c.ChatStreamFunc(context.Background(), &ChatRequest{Query: "q"}, func(m *ChatResponse) error {
+				msgs = append(msgs, m)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			checkChat(t, msgs, "q", "doc-001,doc-003,doc-005")
 		})
-		t.Errorf("ChatStreamFunc returned instead of panicking")
-	}()
-	if got != "boom in handler" {
-		t.Fatalf("recovered %v", got)
 	}
-	if e := waitEvent(t, id); e.Outcome != "CANCELLED" {
-		t.Errorf("server outcome %q", e.Outcome)
-	}
-	// The client still works after the panic.
-	if err := c.ChatStreamFunc(context.Background(), &ChatRequest{Query: "q"}, func(*ChatResponse) error { return nil }); err != nil {
-		t.Fatal(err)
-	}
+	// runtime.Goexit in f (t.FailNow does that) cancels the stream too.
+	t.Run("Goexit", func(t *testing.T) {
+		ctx, id := withID(context.Background(), t)
+		returned := false
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = c.ChatStreamFunc(ctx, &ChatRequest{Query: "!many:100"}, func(m *ChatResponse) error {
+				runtime.Goexit()
+				return nil
+			})
+			returned = true
+		}()
+		<-done
+		if returned {
+			t.Fatal("ChatStreamFunc returned after Goexit")
+		}
+		if n := pendingCalls(c); n != 0 {
+			t.Errorf("%d calls in flight after Goexit", n)
+		}
+		if e := waitEvent(t, id); e.Outcome != "CANCELLED" {
+			t.Errorf("server outcome %q", e.Outcome)
+		}
+	})
 }
 
-func TestRecursiveCallInFunc(t *testing.T) {
+// f runs on the caller's goroutine outside any C call: it may start calls
+// -- unary and streams -- through the same client.
+func TestCallsFromInsideFunc(t *testing.T) {
+	noLeak(t)
 	c := dial(t)
-	var inner error
+	n, nested := 0, 0
+	var inner []error
 	err := c.ChatStreamFunc(context.Background(), &ChatRequest{Query: "q"}, func(m *ChatResponse) error {
-		if inner == nil {
-			_, inner = c.VectorSearch(context.Background(), &SearchRequest{Query: "q"})
+		n++
+		resp, err := c.GetEmbedding(context.Background(), &EmbeddingRequest{Content: &EmbeddingRequest_Text{Text: m.GetChunk()}})
+		if err != nil {
+			inner = append(inner, err)
+		} else if !equal(resp.GetSemanticVector(), refVector(fnv1a([]byte(m.GetChunk())), 1024)) {
+			inner = append(inner, fmt.Errorf("message %d: the embedding of another text", n))
+		}
+		if n == 1 {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if _, err := c.VectorSearch(ctx, &SearchRequest{Query: "q"}); err != nil {
+				inner = append(inner, err)
+			}
+			if err := c.ChatStreamFunc(ctx, &ChatRequest{Query: "inner"}, func(*ChatResponse) error {
+				nested++
+				return nil
+			}); err != nil {
+				inner = append(inner, err)
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if CodeOf(inner) != FailedPrecondition {
-		t.Errorf("call from inside the func: %v", inner)
+	if n != 5 || nested != 5 {
+		t.Errorf("%d messages, %d in the nested stream; want 5 and 5", n, nested)
+	}
+	for _, err := range inner {
+		t.Errorf("call from inside f: %v", err)
+	}
+}
+
+// Close from inside f: the stream ends with ErrClientClosed, Close returns
+// (it does not wait for the f that called it), and a second Close is fine.
+func TestCloseFromInsideFunc(t *testing.T) {
+	noLeak(t)
+	c, err := Dial(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	err = c.ChatStreamFunc(context.Background(), &ChatRequest{Query: "!many:100"}, func(*ChatResponse) error {
+		n++
+		if n == 2 {
+			if err := c.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		}
+		return nil
+	})
+	if !errors.Is(err, ErrClientClosed) || n != 2 {
+		t.Errorf("err = %v after %d messages, want ErrClientClosed after 2", err, n)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
 	}
 }
 
 func TestCloseDuringStream(t *testing.T) {
-	defer noLeak(t)()
+	noLeak(t)
 	c, err := Dial(target)
 	if err != nil {
 		t.Fatal(err)
@@ -436,7 +564,7 @@ func TestCloseDuringStream(t *testing.T) {
 	<-first
 	unary := make(chan error, 1)
 	go func() {
-		_, err := c.GetEmbedding(context.Background(), &EmbeddingRequest{Text: "!slow:5000"})
+		_, err := c.GetEmbedding(context.Background(), &EmbeddingRequest{Content: &EmbeddingRequest_Text{Text: "!slow:5000"}})
 		unary <- err
 	}()
 	start := time.Now()
@@ -471,7 +599,7 @@ func TestCloseDuringStream(t *testing.T) {
 }
 
 func TestConcurrentCloses(t *testing.T) {
-	defer noLeak(t)()
+	noLeak(t)
 	c, err := Dial(target)
 	if err != nil {
 		t.Fatal(err)
@@ -485,7 +613,7 @@ func TestConcurrentCloses(t *testing.T) {
 		}()
 		go func() {
 			defer wg.Done()
-			_, err := c.GetEmbedding(context.Background(), &EmbeddingRequest{Text: "x"})
+			_, err := c.GetEmbedding(context.Background(), &EmbeddingRequest{Content: &EmbeddingRequest_Text{Text: "x"}})
 			if err != nil && CodeOf(err) != Canceled {
 				t.Errorf("call racing Close: %v", err)
 			}
@@ -495,9 +623,10 @@ func TestConcurrentCloses(t *testing.T) {
 }
 
 // A ChatStream whose reader stopped reading must not make Close wait for it:
-// the stream's goroutine is blocked handing over a message nobody takes.
+// a message was delivered to it that nobody takes (libaiw reads no further
+// until it is freed).
 func TestCloseWithUnreadStream(t *testing.T) {
-	defer noLeak(t)()
+	noLeak(t)
 	c, err := Dial(target)
 	if err != nil {
 		t.Fatal(err)
@@ -509,7 +638,7 @@ func TestCloseWithUnreadStream(t *testing.T) {
 	if _, err := s.Recv(); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(5 * time.Second); atomic.LoadInt64(&s.produced) < 2; {
+	for deadline := time.Now().Add(5 * time.Second); len(s.w.ch) < 1; {
 		if time.Now().After(deadline) {
 			t.Fatal("the second message never reached the stream")
 		}

@@ -11,7 +11,7 @@ import (
 
 func TestGetEmbeddingText(t *testing.T) {
 	c := dial(t)
-	resp, err := c.GetEmbedding(context.Background(), &EmbeddingRequest{Text: "hello"})
+	resp, err := c.GetEmbedding(context.Background(), &EmbeddingRequest{Content: &EmbeddingRequest_Text{Text: "hello"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestGetEmbeddingTypes(t *testing.T) {
 		{EmbeddingType_EMBEDDING_VISUAL, false, true},
 		{EmbeddingType_EMBEDDING_BOTH, true, true},
 	} {
-		resp, err := c.GetEmbedding(ctx, &EmbeddingRequest{Text: text, Type: tc.typ})
+		resp, err := c.GetEmbedding(ctx, &EmbeddingRequest{Content: &EmbeddingRequest_Text{Text: text}, Type: tc.typ})
 		if err != nil {
 			t.Fatalf("%v: %v", tc.typ, err)
 		}
@@ -58,7 +58,7 @@ func TestGetEmbeddingTypes(t *testing.T) {
 func TestGetEmbeddingImage(t *testing.T) {
 	c := dial(t)
 	data := []byte{0x61, 0x00, 0x62} // bytes with a NUL pass through
-	resp, err := c.GetEmbedding(context.Background(), &EmbeddingRequest{Image: &ImageData{Data: data, Format: "png"}})
+	resp, err := c.GetEmbedding(context.Background(), &EmbeddingRequest{Content: &EmbeddingRequest_Image{Image: &ImageData{Data: data, Format: "png"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,14 +69,14 @@ func TestGetEmbeddingImage(t *testing.T) {
 		t.Errorf("visual[0..1] = %v", v[:2])
 	}
 	sameVector(t, "visual", resp.VisualVector, refVector(visualSeed(data), 1152))
-	resp, err = c.GetEmbedding(context.Background(), &EmbeddingRequest{Image: &ImageData{Data: data}, Type: EmbeddingType_EMBEDDING_BOTH})
+	resp, err = c.GetEmbedding(context.Background(), &EmbeddingRequest{Content: &EmbeddingRequest_Image{Image: &ImageData{Data: data}}, Type: EmbeddingType_EMBEDDING_BOTH})
 	if err != nil {
 		t.Fatal(err)
 	}
 	sameVector(t, "both/semantic", resp.SemanticVector, refVector(fnv1a(data), 1024))
 	sameVector(t, "both/visual", resp.VisualVector, refVector(visualSeed(data), 1152))
 	// An empty image is still the image case.
-	resp, err = c.GetEmbedding(context.Background(), &EmbeddingRequest{Image: &ImageData{}})
+	resp, err = c.GetEmbedding(context.Background(), &EmbeddingRequest{Content: &EmbeddingRequest_Image{Image: &ImageData{}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestGetEmbeddingImage(t *testing.T) {
 
 func TestGetEmbeddingServiceError(t *testing.T) {
 	c := dial(t)
-	resp, err := c.GetEmbedding(context.Background(), &EmbeddingRequest{Image: &ImageData{Data: []byte("x"), Format: "bmp"}})
+	resp, err := c.GetEmbedding(context.Background(), &EmbeddingRequest{Content: &EmbeddingRequest_Image{Image: &ImageData{Data: []byte("x"), Format: "bmp"}}})
 	if CodeOf(err) != ServiceError || HTTPStatus(err) != 502 {
 		t.Fatalf("err = %v (code %v, http %d), want ServiceError/502", err, CodeOf(err), HTTPStatus(err))
 	}
@@ -96,7 +96,7 @@ func TestGetEmbeddingServiceError(t *testing.T) {
 	if !errors.As(err, &e) || e.Message != "unsupported image format: bmp" {
 		t.Errorf("error message %q", e.Message)
 	}
-	resp, err = c.GetEmbedding(context.Background(), &EmbeddingRequest{Text: "!fail:no model loaded"})
+	resp, err = c.GetEmbedding(context.Background(), &EmbeddingRequest{Content: &EmbeddingRequest_Text{Text: "!fail:no model loaded"}})
 	if CodeOf(err) != ServiceError || resp == nil || resp.Error != "no model loaded" || resp.SemanticVector != nil {
 		t.Fatalf("!fail: resp=%+v err=%v", resp, err)
 	}
@@ -114,41 +114,97 @@ func TestInvalidArguments(t *testing.T) {
 			t.Errorf("%s: err = %v, want InvalidArgument/400", what, err)
 		}
 	}
-	_, err := c.GetEmbedding(ctx, &EmbeddingRequest{Text: "a", Image: &ImageData{Data: []byte("b")}})
-	check("text and image", err)
-	_, err = c.GetEmbedding(ctx, &EmbeddingRequest{})
+	_, err := c.GetEmbedding(ctx, &EmbeddingRequest{})
 	check("no content", err)
 	_, err = c.GetEmbedding(ctx, nil)
 	check("nil request", err)
-	_, err = c.GetEmbedding(ctx, &EmbeddingRequest{Text: "a\x00b"})
-	check("NUL in text", err)
-	_, err = c.GetEmbedding(ctx, &EmbeddingRequest{Text: "a\xffb"})
+	_, err = c.GetEmbedding(ctx, &EmbeddingRequest{Content: &EmbeddingRequest_Text{Text: "a\xffb"}})
 	check("invalid UTF-8", err)
-	_, err = c.GetEmbedding(ctx, &EmbeddingRequest{Text: "a", Type: 7})
-	check("bad enum", err)
 	_, err = c.VectorSearch(ctx, &SearchRequest{Query: "q", Limit: -1})
 	check("negative limit", err)
-	_, err = c.VectorSearch(ctx, &SearchRequest{Query: "q", Filters: []string{"ok", "bad\x00"}})
-	check("NUL in filter", err)
+	_, err = c.VectorSearch(ctx, &SearchRequest{Query: "q", Filters: []string{"ok", "bad\xff"}})
+	check("invalid UTF-8 in filter", err)
 	_, err = c.VectorSearch(ctx, nil)
 	check("nil search", err)
+	_, err = c.VectorSearch(ctx, &SearchRequest{})
+	check("empty query", err)
 	_, err = c.ProcessAsset(ctx, &AssetRequest{AssetId: "a", FilePath: "b"})
 	check("missing mime type", err)
 	_, err = c.ProcessAsset(ctx, nil)
 	check("nil asset", err)
-	err = c.ChatStreamFunc(ctx, &ChatRequest{Query: "q", History: []*ChatMessage{{Role: "user", Content: "x\x00"}}},
+	err = c.ChatStreamFunc(ctx, &ChatRequest{Query: "q", History: []*ChatMessage{{Role: "user", Content: "x\xfe"}}},
 		func(*ChatResponse) error { return nil })
-	check("NUL in history", err)
+	check("invalid UTF-8 in history", err)
 	err = c.ChatStreamFunc(ctx, &ChatRequest{Query: "q"}, nil)
 	check("nil func", err)
 	_, err = c.ChatStream(ctx, nil)
 	check("nil chat", err)
+	_, err = c.ChatStream(ctx, &ChatRequest{})
+	check("empty chat query", err)
 	_, err = c.VectorSearch(AppendToOutgoingContext(ctx, "Bad Key", "v"), &SearchRequest{Query: "q"})
 	check("bad metadata key", err)
 	_, err = c.VectorSearch(AppendToOutgoingContext(ctx, "k", "bad\nvalue"), &SearchRequest{Query: "q"})
 	check("bad metadata value", err)
 	_, err = c.VectorSearch(AppendToOutgoingContext(ctx, "k", "a\x00"), &SearchRequest{Query: "q"})
 	check("NUL in metadata value", err)
+	_, err = Dial("127.0.0.1:1\x00")
+	check("NUL in target", err)
+}
+
+// Strings may contain NUL bytes (proto3 allows them): they are sent as they
+// are, and the reference service's !echo shows they arrived intact.
+func TestNULBytesAreSent(t *testing.T) {
+	c := dial(t)
+	ctx := context.Background()
+	resp, err := c.GetEmbedding(ctx, &EmbeddingRequest{Content: &EmbeddingRequest_Text{Text: "a\x00b"}})
+	if err != nil {
+		t.Fatalf("NUL in text: %v", err)
+	}
+	// tests/refservice/README.md check values for the bytes 61 00 62.
+	if v := resp.GetSemanticVector(); len(v) < 3 || v[0] != float32(-0.8746) || v[1] != float32(0.1506) || v[2] != float32(-0.6948) {
+		t.Errorf("semantic[0..2] of \"a\\x00b\" = %v", v[:3])
+	}
+	sameVector(t, "semantic", resp.GetSemanticVector(), refVector(fnv1a([]byte("a\x00b")), 1024))
+
+	sr, err := c.VectorSearch(ctx, &SearchRequest{Query: "!echo", Filters: []string{"ok", "bad\x00", "\x00"}})
+	if err != nil {
+		t.Fatalf("NUL in a filter: %v", err)
+	}
+	if got := sr.GetResults()[0].GetMetadata()["filters"]; got != "ok|bad\x00|\x00" {
+		t.Errorf("filters echoed as %q", got)
+	}
+
+	var chunks []string
+	err = c.ChatStreamFunc(ctx, &ChatRequest{Query: "!echo", History: []*ChatMessage{{Role: "us\x00er", Content: "x\x00", Timestamp: 3}}},
+		func(m *ChatResponse) error { chunks = append(chunks, m.GetChunk()); return nil })
+	if err != nil {
+		t.Fatalf("NUL in history: %v", err)
+	}
+	if len(chunks) != 2 || chunks[0] != "us\x00er|x\x00|3\n" {
+		t.Errorf("history echoed as %q", chunks)
+	}
+
+	st, err := c.ProcessAsset(ctx, &AssetRequest{AssetId: "!echo", FilePath: "p\x00q", MimeType: "\x00"})
+	if err != nil {
+		t.Fatalf("NUL in an asset request: %v", err)
+	}
+	if want := "asset_id=!echo;file_path=p\x00q;mime_type=\x00;ocr=0;caption=0;embedding=0;summary=0;max_chunk_size=0;options=0"; st.GetError() != want {
+		t.Errorf("asset echoed as %q, want %q", st.GetError(), want)
+	}
+
+	// A chat query with a NUL reaches the service too: the answer quotes it.
+	var sb strings.Builder
+	err = c.ChatStreamFunc(ctx, &ChatRequest{Query: "q\x00r"}, func(m *ChatResponse) error { sb.WriteString(m.GetChunk()); return nil })
+	if err != nil || sb.String() != fmt.Sprintf(chatAnswer, "q\x00r") {
+		t.Errorf("NUL in the chat query: %q, %v", sb.String(), err)
+	}
+
+	// Enums are open in proto3: a value the .proto does not name is sent
+	// as it is (the service knows no such type and answers with no vector).
+	resp, err = c.GetEmbedding(ctx, &EmbeddingRequest{Content: &EmbeddingRequest_Text{Text: "a"}, Type: 7})
+	if err != nil || !resp.GetSuccess() || resp.GetSemanticVector() != nil || resp.GetVisualVector() != nil {
+		t.Errorf("type 7: %v, %v", resp, err)
+	}
 }
 
 func TestVectorSearch(t *testing.T) {
@@ -337,7 +393,7 @@ func TestStatusErrors(t *testing.T) {
 					t.Errorf("%s: a server status must not match a context error", rpc)
 				}
 			}
-			r1, err := c.GetEmbedding(ctx, &EmbeddingRequest{Text: directive})
+			r1, err := c.GetEmbedding(ctx, &EmbeddingRequest{Content: &EmbeddingRequest_Text{Text: directive}})
 			check("GetEmbedding", err)
 			r2, err := c.VectorSearch(ctx, &SearchRequest{Query: directive})
 			check("VectorSearch", err)
@@ -426,13 +482,13 @@ func TestCodes(t *testing.T) {
 }
 
 func TestUnaryDeadline(t *testing.T) {
-	defer noLeak(t)()
+	noLeak(t)
 	c := dial(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 	defer cancel()
 	ctx, id := withID(ctx, t)
 	start := time.Now()
-	_, err := c.GetEmbedding(ctx, &EmbeddingRequest{Text: "!slow:5000"})
+	_, err := c.GetEmbedding(ctx, &EmbeddingRequest{Content: &EmbeddingRequest_Text{Text: "!slow:5000"}})
 	if CodeOf(err) != DeadlineExceeded || HTTPStatus(err) != 504 || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v", err)
 	}
@@ -468,7 +524,7 @@ func TestDefaultTimeout(t *testing.T) {
 }
 
 func TestUnaryCancel(t *testing.T) {
-	defer noLeak(t)()
+	noLeak(t)
 	c := dial(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	ctx, id := withID(ctx, t)
@@ -487,7 +543,7 @@ func TestUnaryCancel(t *testing.T) {
 	}
 	// Already cancelled: no RPC at all.
 	ctx2, id2 := withID(ctx, t)
-	_, err = c.GetEmbedding(ctx2, &EmbeddingRequest{Text: "x"})
+	_, err = c.GetEmbedding(ctx2, &EmbeddingRequest{Content: &EmbeddingRequest_Text{Text: "x"}})
 	if CodeOf(err) != Canceled || !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled ctx: %v", err)
 	}
@@ -501,7 +557,7 @@ func TestUnaryCancel(t *testing.T) {
 	// The token pool stays healthy: cancellable calls after a cancel work.
 	for i := 0; i < 50; i++ {
 		ctx, cancel := context.WithCancel(context.Background())
-		if _, err := c.GetEmbedding(ctx, &EmbeddingRequest{Text: "again"}); err != nil {
+		if _, err := c.GetEmbedding(ctx, &EmbeddingRequest{Content: &EmbeddingRequest_Text{Text: "again"}}); err != nil {
 			t.Fatalf("call %d after a cancel: %v", i, err)
 		}
 		cancel()
@@ -515,7 +571,7 @@ func TestUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bad.Close()
-	_, err = bad.GetEmbedding(context.Background(), &EmbeddingRequest{Text: "x"})
+	_, err = bad.GetEmbedding(context.Background(), &EmbeddingRequest{Content: &EmbeddingRequest_Text{Text: "x"}})
 	if CodeOf(err) != Unavailable || HTTPStatus(err) != 503 {
 		t.Errorf("no server: %v", err)
 	}
@@ -527,7 +583,7 @@ func TestUnavailable(t *testing.T) {
 	defer wfr.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	_, err = wfr.GetEmbedding(ctx, &EmbeddingRequest{Text: "x"})
+	_, err = wfr.GetEmbedding(ctx, &EmbeddingRequest{Content: &EmbeddingRequest_Text{Text: "x"}})
 	if CodeOf(err) != DeadlineExceeded || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("wait for ready: %v (want DeadlineExceeded, not a fail-fast Unavailable)", err)
 	}
@@ -539,17 +595,104 @@ func TestUnavailable(t *testing.T) {
 	}
 }
 
-// A DEADLINE_EXCEEDED the service answers with while the ctx has time left is
-// the service's own: its message is kept and it is not the ctx's error.
-func TestServiceDeadlineIsNotTheContexts(t *testing.T) {
+// deadlineOnlyCtx has a deadline but a Done channel that never closes: only
+// libaiw's own deadline (from ctx.Deadline) can end a call made with it, so
+// the error comes down the deadline_expired path, not the ctx-cancel one.
+type deadlineOnlyCtx struct {
+	context.Context
+	d time.Time
+}
+
+func (c deadlineOnlyCtx) Deadline() (time.Time, bool) { return c.d, true }
+
+// A DEADLINE_EXCEEDED the service answers with on its own -- while the ctx
+// has time left, or has no deadline at all -- is the service's: its message
+// is kept and it does not match context.DeadlineExceeded. One caused by the
+// ctx's deadline firing does, for unary calls and streams alike.
+func TestDeadlineExceededOrigin(t *testing.T) {
+	noLeak(t)
 	c := dial(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	_, err := c.GetEmbedding(ctx, &EmbeddingRequest{Text: "!error:DEADLINE_EXCEEDED:upstream model timed out"})
-	if CodeOf(err) != DeadlineExceeded || errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("got %v (errors.Is ctx deadline: %v)", err, errors.Is(err, context.DeadlineExceeded))
+	const msg = "upstream model timed out"
+	directive := "!error:DEADLINE_EXCEEDED:" + msg
+	server := func(what string, err error) {
+		t.Helper()
+		var e *Error
+		if !errors.As(err, &e) || e.Code != DeadlineExceeded || e.Message != msg || HTTPStatus(err) != 504 {
+			t.Errorf("%s: err = %v, want DeadlineExceeded %q", what, err, msg)
+		}
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			t.Errorf("%s: the service's DEADLINE_EXCEEDED matches a context error: %v", what, err)
+		}
 	}
-	if e, ok := err.(*Error); !ok || e.Message != "upstream model timed out" {
-		t.Errorf("message: %v", err)
+	long, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, ctx := range []context.Context{long, context.Background(), deadlineOnlyCtx{context.Background(), time.Now().Add(time.Minute)}} {
+		_, err := c.GetEmbedding(ctx, &EmbeddingRequest{Content: &EmbeddingRequest_Text{Text: directive}})
+		server("GetEmbedding", err)
+		_, err = c.VectorSearch(ctx, &SearchRequest{Query: directive})
+		server("VectorSearch", err)
+		_, err = c.ProcessAsset(ctx, &AssetRequest{AssetId: directive, FilePath: "p", MimeType: "m"})
+		server("ProcessAsset", err)
+		err = c.ChatStreamFunc(ctx, &ChatRequest{Query: directive}, func(*ChatResponse) error { return nil })
+		server("ChatStreamFunc", err)
+		s, err := c.ChatStream(ctx, &ChatRequest{Query: "!error-after:2:DEADLINE_EXCEEDED:" + msg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for ; ; n++ {
+			if _, err = s.Recv(); err != nil {
+				break
+			}
+		}
+		server("ChatStream.Recv", err)
+		if n != 2 {
+			t.Errorf("%d messages before the error", n)
+		}
+	}
+	// The client's default timeout is not the ctx's either.
+	dt := dial(t, WithTimeout(30*time.Second))
+	_, err := dt.GetEmbedding(context.Background(), &EmbeddingRequest{Content: &EmbeddingRequest_Text{Text: directive}})
+	server("GetEmbedding, default timeout", err)
+
+	fromCtx := func(what string, err error) {
+		t.Helper()
+		if CodeOf(err) != DeadlineExceeded || HTTPStatus(err) != 504 || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s: err = %v, want the ctx's DeadlineExceeded", what, err)
+		}
+		if e, ok := err.(*Error); ok && e.Message == msg {
+			t.Errorf("%s: a deadline that fired has the service's message", what)
+		}
+	}
+	// A ctx deadline that fires (the ctx's Done and libaiw's deadline race).
+	short, cancel2 := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel2()
+	_, err = c.GetEmbedding(short, &EmbeddingRequest{Content: &EmbeddingRequest_Text{Text: "!slow:5000"}})
+	fromCtx("GetEmbedding, ctx deadline", err)
+	short, cancel3 := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel3()
+	err = c.ChatStreamFunc(short, &ChatRequest{Query: "!slow:5000"}, func(*ChatResponse) error { return nil })
+	fromCtx("ChatStreamFunc, ctx deadline", err)
+	// Only libaiw's deadline, taken from ctx.Deadline, can fire here: libaiw
+	// says so (aiw_completion_deadline_expired), so it is the ctx's.
+	for _, unary := range []bool{true, false} {
+		ctx := deadlineOnlyCtx{context.Background(), time.Now().Add(200 * time.Millisecond)}
+		start := time.Now()
+		if unary {
+			_, err = c.VectorSearch(ctx, &SearchRequest{Query: "!slow:5000"})
+			fromCtx("VectorSearch, libaiw's deadline from ctx", err)
+		} else {
+			err = c.ChatStreamFunc(ctx, &ChatRequest{Query: "!slow:5000"}, func(*ChatResponse) error { return nil })
+			fromCtx("ChatStreamFunc, libaiw's deadline from ctx", err)
+		}
+		if el := time.Since(start); el > 3*time.Second {
+			t.Errorf("the deadline took %v", el)
+		}
+	}
+	// And the default timeout firing is DeadlineExceeded, not the ctx's.
+	dt2 := dial(t, WithTimeout(200*time.Millisecond))
+	_, err = dt2.GetEmbedding(context.Background(), &EmbeddingRequest{Content: &EmbeddingRequest_Text{Text: "!slow:5000"}})
+	if CodeOf(err) != DeadlineExceeded || errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("default timeout: %v", err)
 	}
 }

@@ -1,0 +1,5 @@
+//go:build race
+
+package aiworker
+
+const raceEnabled = true
