@@ -65,3 +65,4 @@ include lib/lib.mk
 -include tests/fuzz/fuzz.mk
 -include tests/torture/torture.mk
 -include tests/tsan/tsan.mk
+-include tests/soak.mk

@@ -127,5 +127,8 @@ Suite *suite_rpc_concurrency(void);
 Suite *suite_async(void);
 Suite *suite_async_stream(void);
 Suite *suite_raw(void);
+Suite *suite_interop(void);
+Suite *suite_faults(void);
+Suite *suite_hardening(void);
 
 #endif

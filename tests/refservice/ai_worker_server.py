@@ -298,6 +298,8 @@ def parse_directive(s):
         return ("big", (nonneg_int(s[len("!big:"):], "!big"),))
     if s.startswith("!count:"):
         return ("count", (nonneg_int(s[len("!count:"):], "!count"),))
+    if s.startswith("!sizes:"):
+        return ("sizes", tuple(nonneg_int(n, "!sizes") for n in s[len("!sizes:"):].split(",")))
     if s.startswith("!error-after:"):
         parts = s[len("!error-after:"):].split(":", 2)
         if len(parts) < 2:
@@ -316,6 +318,25 @@ def metadata_dict(context):
             value = base64.b64encode(value).decode("ascii")
         md[key] = value if key not in md else md[key] + "," + value
     return md
+
+
+# gRPC's interop server echoes these request headers back: the first as a
+# response header, the second (binary) as a trailer.
+ECHO_INITIAL = "x-grpc-test-echo-initial"
+ECHO_TRAILING = "x-grpc-test-echo-trailing-bin"
+
+
+def echo_metadata(context):
+    md = context.invocation_metadata()
+    initial = [(k, v) for k, v in md if k == ECHO_INITIAL]
+    trailing = [(k, v) for k, v in md if k == ECHO_TRAILING]
+    try:
+        if initial:
+            context.send_initial_metadata(initial)
+        if trailing:
+            context.set_trailing_metadata(trailing)
+    except grpc.RpcError:
+        pass  # the RPC ended already (cancelled while it waited for a worker)
 
 
 # ---------------------------------------------------------------------------
@@ -337,6 +358,7 @@ class Call:
         # e.g. cancelled while it waited for a worker thread: end it now.
         if not context.add_callback(self._on_end):
             self._on_end()
+        echo_metadata(context)
 
     def sleep(self, ms):
         """Sleeps ms milliseconds, or less if the RPC ends (client cancelled)."""
@@ -531,6 +553,10 @@ class AiWorker:
         if name == "count":
             for i in range(args[0]):
                 yield pb.ChatResponse(chunk="chunk-%d " % i)
+            return
+        if name == "sizes":
+            for n in args:
+                yield pb.ChatResponse(chunk="x" * n)
             return
         if name == "error-after":
             n, code, message = args
