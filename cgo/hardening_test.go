@@ -7,8 +7,10 @@ package aiworker
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -50,5 +52,68 @@ func TestLongServiceErrorKeepsItsText(t *testing.T) {
 	_, err = c.GetEmbedding(context.Background(), text("!error:UNKNOWN:"+long))
 	if !errors.As(err, &e) || e.Code != Unknown || !utf8.ValidString(e.Message) || !strings.HasPrefix(long, e.Message) {
 		t.Fatalf("status message %q is not a valid prefix", e.Message)
+	}
+}
+
+// Found in review: ChatStream.Close threw away a message that had arrived
+// unread, and the stream then ended io.EOF.
+func TestStreamCloseWithUnreadMessageIsNoCleanEnd(t *testing.T) {
+	c := dial(t)
+	for i := 0; i < 20; i++ {
+		s, err := c.ChatStream(context.Background(), &ChatRequest{Query: "!count:1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond) // the message arrives, the stream ends OK in C
+		s.Close()
+		if _, err := s.Recv(); err == io.EOF || CodeOf(err) != Canceled {
+			t.Fatalf("run %d: Recv after Close with the message unread: %v, want Canceled", i, err)
+		}
+	}
+}
+
+// Found in review: after a message that could not be decoded, the next
+// good message was returned as a success (a gap with no error).
+func TestNothingAfterAnUndecodableMessage(t *testing.T) {
+	c := dial(t)
+	for i := 0; i < 50; i++ {
+		s, err := c.ChatStream(context.Background(), &ChatRequest{Query: "!garbage-mid"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := s.Recv()
+		if err != nil || m.Chunk != "before garbage " {
+			t.Fatalf("first message: %v %v", m, err)
+		}
+		time.Sleep(time.Duration(i%3) * time.Millisecond) // vary whether the poller copies ahead
+		m, err = s.Recv()
+		if err == nil {
+			t.Fatalf("run %d: got %q after the undecodable message, want its error", i, m.Chunk)
+		}
+		if CodeOf(err) != Internal || !strings.Contains(err.Error(), "could not decode") {
+			t.Fatalf("run %d: %v, want Internal 'could not decode'", i, err)
+		}
+	}
+}
+
+// Found in review: Trailer() waited for a Recv running in another goroutine.
+func TestTrailerDoesNotWaitForRecv(t *testing.T) {
+	c := dial(t)
+	s, err := c.ChatStream(context.Background(), &ChatRequest{Query: "!slow:1500"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	go s.Recv()
+	time.Sleep(50 * time.Millisecond)
+	done := make(chan Metadata, 1)
+	go func() { done <- s.Trailer() }()
+	select {
+	case md := <-done:
+		if md != nil {
+			t.Fatalf("trailer before the end: %v", md)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("Trailer() blocked behind a Recv")
 	}
 }

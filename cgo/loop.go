@@ -143,10 +143,12 @@ func (c *Client) poll() {
 				switch {
 				case c.closed:
 					// Nobody may read it any more: free it here, which lets
-					// the (cancelled) stream go on to its RESULT.
+					// the (cancelled) stream go on to its RESULT -- never a
+					// clean end, although C may not have seen the cancel yet.
 					toFree[nFree] = ev.completion
 					nFree++
 					ready[i] = nil
+					w.dropped = true
 				case len(w.ch) == 0:
 					// Its reader has nothing else to read: copy it and let
 					// the stream read on now. At most this one copied and

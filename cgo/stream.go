@@ -34,10 +34,11 @@ type ChatStream struct {
 	done   bool       // the RESULT was taken: err is final
 	err    error
 
-	mu       sync.Mutex // guards token against being recycled while cancelled
-	token    *C.aiw_cancel_token
-	closedBy bool // Close ended it
-	decode   error
+	mu        sync.Mutex // guards token against being recycled while cancelled
+	token     *C.aiw_cancel_token
+	closedBy  bool // Close ended it
+	decode    error
+	discarded bool // Close threw away a message (under recvMu)
 
 	ci        callInfo
 	peeked    *delivery // taken by Header before Recv wanted it
@@ -109,6 +110,10 @@ func (s *ChatStream) Recv() (*ChatResponse, error) {
 			s.finish(&d.ev)
 			break
 		}
+		if s.decode != nil { // after a message that could not be decoded: none is returned
+			s.release(&d)
+			continue
+		}
 		m := new(ChatResponse)
 		var err error
 		if d.ev.completion == nil { // copied by the poller, which let the stream read on
@@ -121,18 +126,24 @@ func (s *ChatStream) Recv() (*ChatResponse, error) {
 		if err != nil {
 			s.cancel(func() { s.decode = err })
 		}
-		if d.ev.completion != nil {
-			// Freeing the message's completion is what lets libaiw read
-			// the next one (or, after a cancel, end the call).
-			cgoEnter()
-			C.aiw_completion_free(d.ev.completion)
-			cgoLeave()
-		}
+		s.release(&d)
 		if err == nil {
 			return m, nil
 		}
 	}
 	return nil, s.err
+}
+
+// release frees a delivered message's completion if it came with one:
+// that is what lets libaiw read the next message (or, after a cancel, end
+// the call).
+func (s *ChatStream) release(d *delivery) {
+	if d.ev.completion != nil {
+		cgoEnter()
+		C.aiw_completion_free(d.ev.completion)
+		cgoLeave()
+		d.ev.completion = nil
+	}
 }
 
 // next is the stream's next event (the one Header peeked at first). A
@@ -195,8 +206,8 @@ func (s *ChatStream) Header() (Metadata, error) {
 // Trailer returns the response trailers once Recv has returned an error
 // (io.EOF included); nil before, as grpc-go's ClientStream.Trailer.
 func (s *ChatStream) Trailer() Metadata {
-	s.recvMu.Lock()
-	defer s.recvMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return s.trailer
 }
 
@@ -226,7 +237,9 @@ func (s *ChatStream) finish(ev *C.aiwgo_event) {
 		s.gotHeader = true
 		s.header = s.w.endHeader
 	}
+	s.mu.Lock()
 	s.trailer = s.w.endTrailer
+	s.mu.Unlock()
 	if s.ci.header != nil {
 		*s.ci.header = s.header
 	}
@@ -237,6 +250,8 @@ func (s *ChatStream) finish(ev *C.aiwgo_event) {
 	switch {
 	case decode != nil:
 		s.err = decode
+	case rc == C.AIW_OK && s.discarded:
+		s.err = errStreamClosed
 	case rc == C.AIW_OK && s.c.droppedBy(s.w):
 		// Close threw away a message this reader never saw: the stream did
 		// not deliver everything, whatever the server said.
@@ -259,11 +274,18 @@ func (s *ChatStream) Context() context.Context { return s.ctx }
 // Always nil.
 func (s *ChatStream) Close() error {
 	s.cancel(func() { s.closedBy = true })
-	for {
-		if _, err := s.Recv(); err != nil {
-			return nil
+	s.recvMu.Lock()
+	defer s.recvMu.Unlock()
+	for !s.done {
+		d := s.next()
+		if d.ev.is_message == 0 {
+			s.finish(&d.ev)
+			break
 		}
+		s.discarded = true // a message nobody will read: the end cannot be io.EOF
+		s.release(&d)
 	}
+	return nil
 }
 
 // ChatStreamFunc calls AiWorker.ChatStream and calls f with each message, in

@@ -108,6 +108,7 @@ aiw_code aiw__async_start(aiw_client *client, const aiw_method *method, int stre
     /* Nothing is outstanding when a start fails. */
     aiw__call_release(&a->call);
     call_ended(queue);
+    free(a->call.own_path);
     free(a);
     return rc;
   }
@@ -285,7 +286,7 @@ aiw_chat_response *aiw_completion_take_chat_response(aiw_completion *c) {
 static void clear(aiw_completion *c) {
   if (c->response) aiw__decoded_free(c->response);
   c->response = NULL;
-  if (c->has_bytes) grpc_slice_unref(c->bytes);
+  if (c->has_bytes) AIW_SLICE_UNREF(c->bytes);
   c->has_bytes = 0;
 }
 

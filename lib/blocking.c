@@ -66,7 +66,7 @@ static aiw_code deliver(aiw_call *c, aiw__message_fn fn, void *userdata, aiw_err
     aiw__enter_callback();
     stop = fn(NULL, GRPC_SLICE_START_PTR(bytes), GRPC_SLICE_LENGTH(bytes), userdata);
     aiw__leave_callback();
-    grpc_slice_unref(bytes);
+    AIW_SLICE_UNREF(bytes);
   }
   if (stop) aiw__call_cancel(c, AIW_CANCEL_CALLBACK);
   return AIW_OK;

@@ -59,9 +59,24 @@ void __tsan_acquire(void *addr);
 void __tsan_release(void *addr);
 #define AIW_HANDOFF_RELEASE(tag) __tsan_release((void *)(tag))
 #define AIW_HANDOFF_ACQUIRE(tag) __tsan_acquire((void *)(tag))
+/* A received message may be a sub-slice of a transport buffer that other
+ * calls' messages share, freed by whichever unref is last -- an atomic
+ * refcount TSan does not see. Release and acquire on the refcount before
+ * each unref orders every reader before the free, as shared_ptr's own
+ * annotations do. */
+#define AIW_SLICE_UNREF(s)                                                                                         \
+  do {                                                                                                             \
+    grpc_slice aiw_s_ = (s);                                                                                       \
+    if (aiw_s_.refcount) {                                                                                         \
+      __tsan_release((void *)aiw_s_.refcount);                                                                     \
+      __tsan_acquire((void *)aiw_s_.refcount);                                                                     \
+    }                                                                                                              \
+    grpc_slice_unref(aiw_s_);                                                                                      \
+  } while (0)
 #else
 #define AIW_HANDOFF_RELEASE(tag) ((void)0)
 #define AIW_HANDOFF_ACQUIRE(tag) ((void)0)
+#define AIW_SLICE_UNREF(s) grpc_slice_unref(s)
 #endif
 
 /* ---- errors (error.c) ---------------------------------------------------- */

@@ -32,7 +32,7 @@ aiw_code aiw_raw_call(aiw_client *client, const char *method, const void *reques
   size_t n = GRPC_SLICE_LENGTH(bytes);
   void *copy = malloc(n ? n : 1);
   if (copy) memcpy(copy, GRPC_SLICE_START_PTR(bytes), n);
-  grpc_slice_unref(bytes);
+  AIW_SLICE_UNREF(bytes);
   if (!copy) return aiw__fail(err, AIW_OUT_OF_MEMORY, -1, "out of memory");
   *response = copy;
   *response_len = n;

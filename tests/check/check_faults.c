@@ -31,6 +31,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -85,10 +86,10 @@ typedef struct load_worker {
   const char *target;
   int wfr;                /* wait-for-ready calls */
   int64_t timeout_ms;     /* of each call */
-  const volatile int *stop;
+  const _Atomic int *stop; /* atomics: the test thread reads what workers write */
   int seq;                /* which op comes next */
-  int calls, ok, failed;
-  int64_t last_ok;        /* now_ms() when the last OK call ended */
+  _Atomic int calls, ok, failed;
+  _Atomic int64_t last_ok; /* now_ms() when the last OK call ended */
   char why[1024];         /* the first violation */
 } load_worker;
 
@@ -287,7 +288,7 @@ START_TEST(test_restart_mid_load) {
   aiw_client *c = test_client(target, 0);
   expect_client_works(c);
 
-  volatile int stop = 0;
+  _Atomic int stop = 0;
   load_worker w[WORKERS];
   memset(w, 0, sizeof w);
   for (int i = 0; i < WORKERS; i++) {
@@ -370,10 +371,10 @@ typedef struct fault_server {
   enum fault_mode mode;
   int listen_fd;
   char target[64];
-  volatile int stop;
-  int conns[256];
+  _Atomic int stop;
+  int conns[256]; /* the server thread's own until fault_stop has joined it */
   int nconns;
-  int accepted;
+  _Atomic int accepted;
   pthread_t thread;
 } fault_server;
 
@@ -667,7 +668,7 @@ enum { SOAK_WORKERS = 7 };
 typedef struct soak_run {
   load_worker w[SOAK_WORKERS];
   pthread_t th[SOAK_WORKERS];
-  volatile int stop;
+  _Atomic int stop;
   int calls, ok, failed;
   char target[64]; /* a copy: the restarts rewrite rs->target */
 } soak_run;

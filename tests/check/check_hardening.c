@@ -195,6 +195,26 @@ START_TEST(test_error_message_cut_at_character) {
 }
 END_TEST
 
+/* Found in review: an asynchronous raw call of an unregistered method whose
+ * start failed leaked its copy of the path (LeakSanitizer, test-c-asan). */
+START_TEST(test_raw_start_failure_frees_path) {
+  aiw_client *c = send_limited_client(g_srv.target, 16);
+  aiw_queue *q = aiw_queue_new();
+  static const char big[64] = {0};
+  aiw_error err;
+  for (int i = 0; i < 3; i++) {
+    ck_assert_int_eq(aiw_raw_call_start(c, "/some.Other/Method", big, sizeof big, NULL, q, NULL, &err),
+                     AIW_RESOURCE_EXHAUSTED);
+    ck_assert_int_eq(aiw_raw_stream_start(c, "/some.Other/Stream", big, sizeof big, NULL, q, NULL, &err),
+                     AIW_RESOURCE_EXHAUSTED);
+  }
+  aiw_completion *comp;
+  ck_assert_int_eq(aiw_queue_wait(q, 0, &comp), AIW_QUEUE_TIMEOUT); /* nothing was started */
+  aiw_queue_free(q);
+  aiw_client_free(c);
+}
+END_TEST
+
 Suite *suite_hardening(void) {
   Suite *s = suite_create("hardening");
   TCase *t = tcase_create("arguments");
@@ -204,5 +224,6 @@ Suite *suite_hardening(void) {
   TCase *r = server_tcase(s, "responses", 60, client_setup);
   tcase_add_test(r, test_nul_in_response_strings);
   tcase_add_test(r, test_error_message_cut_at_character);
+  tcase_add_test(r, test_raw_start_failure_frees_path);
   return s;
 }

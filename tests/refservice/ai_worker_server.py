@@ -279,6 +279,8 @@ def parse_directive(s):
         return ("empty", ())
     if s == "!garbage":
         return ("garbage", ())
+    if s == "!garbage-mid":
+        return ("garbage-mid", ())
     if s == "!badkey":
         return ("badkey", ())
     if s == "!nul":
@@ -536,6 +538,12 @@ class AiWorker:
         if name == "garbage":
             yield pb.ChatResponse(chunk="before garbage ")
             yield GARBAGE
+            return
+        if name == "garbage-mid":
+            yield pb.ChatResponse(chunk="before garbage ")
+            yield GARBAGE
+            yield pb.ChatResponse(chunk="after garbage 1 ")
+            yield pb.ChatResponse(chunk="after garbage 2 ", is_final=True)
             return
         if name == "nul":
             yield pb.ChatResponse(chunk="before\0after ")
