@@ -254,7 +254,7 @@ aiw_code aiw__call_take_message(aiw_call *c, ProtobufCMessage **out, aiw_error *
 
   grpc_byte_buffer_reader reader;
   if (!grpc_byte_buffer_reader_init(&reader, bb)) {
-    grpc_byte_buffer_destroy(bb);
+    AIW_BYTE_BUFFER_DESTROY(bb);
     aiw__call_cancel(c, AIW_CANCEL_DECODE);
     return aiw__fail(err, AIW_INTERNAL, c->finished ? (int)c->status : -1,
                      "could not read the %s response (decompression failed)", c->method->response->name);
@@ -274,7 +274,7 @@ aiw_code aiw__call_take_message(aiw_call *c, ProtobufCMessage **out, aiw_error *
     grpc_slice_unref(all);
   }
   grpc_byte_buffer_reader_destroy(&reader);
-  grpc_byte_buffer_destroy(bb);
+  AIW_BYTE_BUFFER_DESTROY(bb);
   if (!msg && oom) {
     aiw__call_cancel(c, AIW_CANCEL_DECODE);
     return aiw__fail(err, AIW_OUT_OF_MEMORY, -1, "out of memory decoding the %s response", c->method->response->name);
@@ -295,7 +295,7 @@ int aiw__call_take_bytes(aiw_call *c, grpc_slice *out, aiw_error *err) {
   if (!bb) return 0;
   grpc_byte_buffer_reader reader;
   if (!grpc_byte_buffer_reader_init(&reader, bb)) {
-    grpc_byte_buffer_destroy(bb);
+    AIW_BYTE_BUFFER_DESTROY(bb);
     aiw__call_cancel(c, AIW_CANCEL_DECODE);
     aiw__fail(err, AIW_INTERNAL, c->finished ? (int)c->status : -1,
               "could not read the %s response (decompression failed)", c->method->name);
@@ -308,7 +308,7 @@ int aiw__call_take_bytes(aiw_call *c, grpc_slice *out, aiw_error *err) {
   else
     *out = grpc_byte_buffer_reader_readall(&reader);
   grpc_byte_buffer_reader_destroy(&reader);
-  grpc_byte_buffer_destroy(bb);
+  AIW_BYTE_BUFFER_DESTROY(bb);
   return 1;
 }
 

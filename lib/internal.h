@@ -73,10 +73,24 @@ void __tsan_release(void *addr);
     }                                                                                                              \
     grpc_slice_unref(aiw_s_);                                                                                      \
   } while (0)
+/* The same for every slice of a received byte buffer, before it is destroyed. */
+#define AIW_BYTE_BUFFER_DESTROY(bb)                                                                                \
+  do {                                                                                                             \
+    grpc_byte_buffer *aiw_bb_ = (bb);                                                                              \
+    for (size_t aiw_i_ = 0; aiw_i_ < aiw_bb_->data.raw.slice_buffer.count; aiw_i_++) {                             \
+      void *aiw_r_ = (void *)aiw_bb_->data.raw.slice_buffer.slices[aiw_i_].refcount;                               \
+      if (aiw_r_) {                                                                                                \
+        __tsan_release(aiw_r_);                                                                                    \
+        __tsan_acquire(aiw_r_);                                                                                    \
+      }                                                                                                            \
+    }                                                                                                              \
+    grpc_byte_buffer_destroy(aiw_bb_);                                                                             \
+  } while (0)
 #else
 #define AIW_HANDOFF_RELEASE(tag) ((void)0)
 #define AIW_HANDOFF_ACQUIRE(tag) ((void)0)
 #define AIW_SLICE_UNREF(s) grpc_slice_unref(s)
+#define AIW_BYTE_BUFFER_DESTROY(bb) grpc_byte_buffer_destroy(bb)
 #endif
 
 /* ---- errors (error.c) ---------------------------------------------------- */

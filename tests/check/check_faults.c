@@ -657,8 +657,8 @@ static int soak_seconds(void) {
   return test_slow() ? 12 : 20;
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-#define RSS_SLACK_KIB (192L * 1024) /* ASan's quarantine and shadow grow with use */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define RSS_SLACK_KIB (192L * 1024) /* the sanitizers' shadow memory and quarantine grow with use */
 #else
 #define RSS_SLACK_KIB (24L * 1024)
 #endif
