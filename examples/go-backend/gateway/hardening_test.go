@@ -289,3 +289,20 @@ func TestAccessLogClientClosedChat(t *testing.T) {
 		t.Errorf("access log %q, want status=200", line)
 	}
 }
+
+// Strings with NUL bytes in answers (issue 10) reach the browser whole, as
+// JSON's \u0000, in unary answers, in errors and in chat events.
+func TestNULInAnswers(t *testing.T) {
+	ts := newServer(t, gateway.Config{})
+	r := ts.do(t, "POST", "/api/v1/ai/search", `{"query":"!nul"}`)
+	r.wantError(t, 502, "SERVICE_ERROR", "error\x00after NUL")
+	if !strings.Contains(string(r.body), `error\u0000after NUL`) {
+		t.Errorf("search !nul: %s", r.body)
+	}
+	resp := ts.postChat(t, `{"query":"!nul"}`)
+	evs := readAllEvents(t, resp.Body)
+	if len(evs) < 2 || evs[0].raw != `data: {"chunk":"before\u0000after "}` ||
+		!strings.Contains(evs[1].raw, `"chunk":"second\u0000chunk"`) || !strings.Contains(evs[1].raw, `cap\u0000tion`) {
+		t.Fatalf("chat !nul events: %+v", evs)
+	}
+}
