@@ -104,10 +104,9 @@ func (c *Client) ChatStream(ctx context.Context, req *ChatRequest, opts ...CallO
 func (s *ChatStream) Recv() (*ChatResponse, error) {
 	s.recvMu.Lock()
 	defer s.recvMu.Unlock()
-	for !s.done {
-		d := s.next()
-		if d.ev.is_message == 0 {
-			s.finish(&d.ev)
+	for {
+		d, ok := s.nextMessage()
+		if !ok {
 			break
 		}
 		if s.decode != nil { // after a message that could not be decoded: none is returned
@@ -276,16 +275,28 @@ func (s *ChatStream) Close() error {
 	s.cancel(func() { s.closedBy = true })
 	s.recvMu.Lock()
 	defer s.recvMu.Unlock()
-	for !s.done {
-		d := s.next()
-		if d.ev.is_message == 0 {
-			s.finish(&d.ev)
-			break
+	for {
+		d, ok := s.nextMessage()
+		if !ok {
+			return nil
 		}
 		s.discarded = true // a message nobody will read: the end cannot be io.EOF
 		s.release(&d)
 	}
-	return nil
+}
+
+// nextMessage is the stream's next message; false once the stream has
+// ended (its RESULT taken by finish, now or before). Under recvMu.
+func (s *ChatStream) nextMessage() (delivery, bool) {
+	if s.done {
+		return delivery{}, false
+	}
+	d := s.next()
+	if d.ev.is_message == 0 {
+		s.finish(&d.ev)
+		return delivery{}, false
+	}
+	return d, true
 }
 
 // ChatStreamFunc calls AiWorker.ChatStream and calls f with each message, in
