@@ -153,14 +153,14 @@ static aiw_completion *message(aiw_async *a) {
   aiw_call *c = &a->call;
   if (c->end_of_stream) return NULL;
   if (a->lib_rc != AIW_OK) { /* cancelled after a failure: drop what comes */
-    if (c->recv_buffer) grpc_byte_buffer_destroy(c->recv_buffer);
+    if (c->recv_buffer) AIW_BYTE_BUFFER_DESTROY(c->recv_buffer);
     c->recv_buffer = NULL;
     return NULL;
   }
   if (!keep_metadata(a, 0)) {
     a->lib_rc = aiw__fail(&a->error, AIW_OUT_OF_MEMORY, -1, "out of memory copying the response metadata");
     aiw__call_cancel(c, AIW_CANCEL_DECODE);
-    grpc_byte_buffer_destroy(c->recv_buffer);
+    AIW_BYTE_BUFFER_DESTROY(c->recv_buffer);
     c->recv_buffer = NULL;
     return NULL;
   }

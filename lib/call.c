@@ -342,7 +342,7 @@ void aiw__call_release(aiw_call *c) {
   grpc_metadata_array_destroy(&c->recv_initial_md);
   grpc_metadata_array_destroy(&c->recv_trailing_md);
   if (c->send_buffer) grpc_byte_buffer_destroy(c->send_buffer);
-  if (c->recv_buffer) grpc_byte_buffer_destroy(c->recv_buffer);
+  if (c->recv_buffer) AIW_BYTE_BUFFER_DESTROY(c->recv_buffer);
   c->send_buffer = c->recv_buffer = NULL;
   grpc_slice_unref(c->status_details);
   if (c->error_string) gpr_free((void *)c->error_string);
