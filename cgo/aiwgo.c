@@ -5,8 +5,9 @@
 #include "aiwgo.h"
 
 aiw_code aiwgo_start(aiw_client *client, aiw_queue *queue, uint64_t tag, const char *path, int streaming,
-                     aiw_cancel_token *token, int64_t timeout_ms, int wait_for_ready, const void *req, size_t len,
-                     const char *arena, const aiwgo_md *md, size_t n_md, aiw_error *err) {
+                     aiw_cancel_token *token, int64_t timeout_ms, int wait_for_ready, const char *compression,
+                     size_t max_receive, const void *req, size_t len, const char *arena, const aiwgo_md *md,
+                     size_t n_md, aiw_error *err) {
   aiw_call_options *opts = aiw_call_options_new();
   if (!opts) {
     err->code = AIW_OUT_OF_MEMORY;
@@ -17,6 +18,8 @@ aiw_code aiwgo_start(aiw_client *client, aiw_queue *queue, uint64_t tag, const c
   aiw_code rc = aiw_call_options_set_timeout_ms(opts, timeout_ms);
   if (rc == AIW_OK && wait_for_ready) rc = aiw_call_options_set_wait_for_ready(opts, 1);
   if (rc == AIW_OK && token) rc = aiw_call_options_set_cancel_token(opts, token);
+  if (rc == AIW_OK && compression) rc = aiw_call_options_set_compression(opts, compression);
+  if (rc == AIW_OK && max_receive) rc = aiw_call_options_set_max_receive_size(opts, max_receive);
   for (size_t i = 0; rc == AIW_OK && i < n_md; i++) {
     /* Keys are NUL-terminated in the arena (Go put one after each). */
     const char *key = arena + md[i].key_off;

@@ -21,14 +21,14 @@
 #include <stdint.h>
 #include <aiw.h>
 
-/* This package needs libaiw 1.x, at least 1.1 (the raw-message interface and
- * streams on the queue). A libaiw of another major version is refused here,
+/* This package needs libaiw 1.x, at least 1.2 (the raw-message interface,
+ * streams on the queue, the production channel). A libaiw of another major version is refused here,
  * at compile time, rather than failing strangely at run time. */
 #if !defined(AIW_VERSION_MAJOR) || AIW_VERSION_MAJOR != 1
 #error "package aiworker needs libaiw 1.x (aiw.h says another major version)"
 #endif
-#if AIW_VERSION_NUM < 0x010100
-#error "package aiworker needs libaiw 1.1 or newer: update libaiw (make lib) or point PKG_CONFIG_PATH at it"
+#if AIW_VERSION_NUM < 0x010200
+#error "package aiworker needs libaiw 1.2 or newer: update libaiw (make lib) or point PKG_CONFIG_PATH at it"
 #endif
 
 /* One metadata pair: [key_off, key_off+key_len) and the value's range in the
@@ -41,15 +41,17 @@ typedef struct aiwgo_md {
 
 /*
  * aiwgo_start: builds the call options (timeout_ms 0: none; token may be
- * NULL; metadata md[0..n_md) in `arena`), then starts a raw call of `path`
+ * NULL; compression NULL: the client's; max_receive 0: the client's;
+ * metadata md[0..n_md) in `arena`), then starts a raw call of `path`
  * (streaming: aiw_raw_stream_start, else aiw_raw_call_start) on `queue` with
  * `tag`, the request being req[0..len). Everything is copied by libaiw.
  * AIW_OK: completions carrying `tag` will come out of aiwgo_queue_next;
  * anything else: nothing started, *err says why.
  */
 aiw_code aiwgo_start(aiw_client *client, aiw_queue *queue, uint64_t tag, const char *path, int streaming,
-                     aiw_cancel_token *token, int64_t timeout_ms, int wait_for_ready, const void *req, size_t len,
-                     const char *arena, const aiwgo_md *md, size_t n_md, aiw_error *err);
+                     aiw_cancel_token *token, int64_t timeout_ms, int wait_for_ready, const char *compression,
+                     size_t max_receive, const void *req, size_t len, const char *arena, const aiwgo_md *md,
+                     size_t n_md, aiw_error *err);
 
 /* One completion as the poller hands it to Go. Pointers are borrowed from
  * `completion` and valid until it is freed. */
@@ -64,15 +66,15 @@ typedef struct aiwgo_event {
   int32_t grpc_status;
   int32_t is_message;
   int32_t deadline_expired;
-  uint32_t n_headers;  /* response metadata it can show (aiw_completion_metadata_*) */
+  uint32_t n_headers; /* response metadata it can show (aiw_completion_metadata_*) */
   uint32_t n_trailers;
 } aiwgo_event;
 
 /* The poller's working memory, in C (one per client). */
 typedef struct aiwgo_poll {
   size_t cap;
-  aiwgo_event *events;          /* cap */
-  aiw_completion **to_free;     /* cap */
+  aiwgo_event *events;      /* cap */
+  aiw_completion **to_free; /* cap */
 } aiwgo_poll;
 
 aiwgo_poll *aiwgo_poll_new(size_t cap);

@@ -24,6 +24,13 @@ var (
 	pathVectorSearch = C.CString("/ai_service.AiWorker/VectorSearch")
 )
 
+const (
+	methodProcessAsset = "/ai_service.AiWorker/ProcessAsset"
+	methodChatStream   = "/ai_service.AiWorker/ChatStream"
+	methodGetEmbedding = "/ai_service.AiWorker/GetEmbedding"
+	methodVectorSearch = "/ai_service.AiWorker/VectorSearch"
+)
+
 // callBuf is what one call passes to C: the serialized request, the
 // metadata arena and its entries, and the error C fills. Pooled; none of it
 // holds a Go pointer, so cgo's pointer checks of it are cheap.
@@ -60,28 +67,38 @@ func putBuf(b *callBuf) {
 
 var marshalOpts = proto.MarshalOptions{}
 
-// prepare serializes req and ctx's metadata into b.
-func (b *callBuf) prepare(ctx context.Context, req proto.Message) error {
+// prepare serializes req, ctx's metadata and the credentials' into b.
+func (b *callBuf) prepare(ctx context.Context, c *Client, method string, req proto.Message, ci *callInfo) error {
+	if ci.err != nil {
+		return ci.err
+	}
 	var err error
 	if b.req, err = marshalOpts.MarshalAppend(b.req[:0], req); err != nil {
 		return Errorf(InvalidArgument, "aiworker: cannot serialize the request: %v", err)
 	}
 	md := outgoingMetadata(ctx)
 	for i := 0; i+1 < len(md); i += 2 {
-		k, v := md[i], md[i+1]
-		bin := strings.HasSuffix(k, "-bin")
-		if strings.IndexByte(k, 0) >= 0 || (!bin && strings.IndexByte(v, 0) >= 0) {
-			return Errorf(InvalidArgument, "aiworker: metadata %q contains a NUL byte", k)
+		if err := b.appendMetadata(md[i], md[i+1]); err != nil {
+			return err
 		}
-		e := C.aiwgo_md{key_off: C.uint32_t(len(b.arena)), key_len: C.uint32_t(len(k))}
-		b.arena = append(append(b.arena, k...), 0)
-		e.value_off, e.value_len = C.uint32_t(len(b.arena)), C.uint32_t(len(v))
-		b.arena = append(append(b.arena, v...), 0)
-		if bin {
-			e.is_bin = 1
-		}
-		b.md = append(b.md, e)
 	}
+	return b.appendCredentials(ctx, c, method, ci.creds)
+}
+
+// appendMetadata adds one request header to b (libaiw validates it).
+func (b *callBuf) appendMetadata(k, v string) error {
+	bin := strings.HasSuffix(k, "-bin")
+	if strings.IndexByte(k, 0) >= 0 || (!bin && strings.IndexByte(v, 0) >= 0) {
+		return Errorf(InvalidArgument, "aiworker: metadata %q contains a NUL byte", k)
+	}
+	e := C.aiwgo_md{key_off: C.uint32_t(len(b.arena)), key_len: C.uint32_t(len(k))}
+	b.arena = append(append(b.arena, k...), 0)
+	e.value_off, e.value_len = C.uint32_t(len(b.arena)), C.uint32_t(len(v))
+	b.arena = append(append(b.arena, v...), 0)
+	if bin {
+		e.is_bin = 1
+	}
+	b.md = append(b.md, e)
 	if uint64(len(b.arena)) > 0xffffffff {
 		return Errorf(ResourceExhausted, "aiworker: metadata too large")
 	}
@@ -91,7 +108,7 @@ func (b *callBuf) prepare(ctx context.Context, req proto.Message) error {
 // start starts the call prepared in b on the client's queue (one cgo
 // transition). token may be nil.
 func (c *Client) start(b *callBuf, tag C.uint64_t, path *C.char, streaming bool, token *C.aiw_cancel_token,
-	timeoutMS int64) C.aiw_code {
+	timeoutMS int64, ci *callInfo) C.aiw_code {
 	var req unsafe.Pointer
 	if len(b.req) > 0 {
 		req = unsafe.Pointer(&b.req[0])
@@ -102,15 +119,15 @@ func (c *Client) start(b *callBuf, tag C.uint64_t, path *C.char, streaming bool,
 		arena, md = (*C.char)(unsafe.Pointer(&b.arena[0])), &b.md[0]
 	}
 	wfr, st := C.int(0), C.int(0)
-	if c.opts.waitForReady {
+	if ci.waitForReady > 0 || (ci.waitForReady == 0 && c.opts.waitForReady) {
 		wfr = 1
 	}
 	if streaming {
 		st = 1
 	}
 	cgoEnter()
-	rc := C.aiwgo_start(c.c, c.q, tag, path, st, token, C.int64_t(timeoutMS), wfr, req, C.size_t(len(b.req)),
-		arena, md, C.size_t(len(b.md)), b.err)
+	rc := C.aiwgo_start(c.c, c.q, tag, path, st, token, C.int64_t(timeoutMS), wfr, ci.compressor,
+		C.size_t(ci.maxRecv), req, C.size_t(len(b.req)), arena, md, C.size_t(len(b.md)), b.err)
 	cgoLeave()
 	return rc
 }
@@ -119,7 +136,46 @@ func (c *Client) start(b *callBuf, tag C.uint64_t, path *C.char, streaming bool,
 // the poller to deliver the RESULT (a cancelled ctx costs one more
 // transition, cancelling the call's token), unmarshal the response straight
 // from C memory and free the completion (one transition).
-func (c *Client) invoke(ctx context.Context, path *C.char, req, resp proto.Message, opts []CallOption) error {
+func (c *Client) invoke(ctx context.Context, path *C.char, method string, req, resp proto.Message,
+	opts []CallOption) error {
+	if c.unary != nil {
+		return c.unary(ctx, method, req, resp, c, invokeFinal, opts...)
+	}
+	return c.invokeNow(ctx, path, method, req, resp, opts)
+}
+
+// invokeFinal is the invoker at the end of a chain of interceptors, which
+// may have changed the method.
+func invokeFinal(ctx context.Context, method string, req, reply proto.Message, c *Client, opts ...CallOption) error {
+	if path := knownPath(method); path != nil {
+		return c.invokeNow(ctx, path, method, req, reply, opts)
+	}
+	if strings.IndexByte(method, 0) >= 0 {
+		return Errorf(InvalidArgument, "aiworker: method %q contains a NUL byte", method)
+	}
+	path := C.CString(method)
+	defer C.free(unsafe.Pointer(path))
+	return c.invokeNow(ctx, path, method, req, reply, opts)
+}
+
+// knownPath is the process-lifetime C string of one of AiWorker's paths, else nil.
+func knownPath(method string) *C.char {
+	switch method {
+	case methodProcessAsset:
+		return pathProcessAsset
+	case methodChatStream:
+		return pathChatStream
+	case methodGetEmbedding:
+		return pathGetEmbedding
+	case methodVectorSearch:
+		return pathVectorSearch
+	}
+	return nil
+}
+
+// invokeNow is invoke past the interceptors.
+func (c *Client) invokeNow(ctx context.Context, path *C.char, method string, req, resp proto.Message,
+	opts []CallOption) error {
 	if err := ctx.Err(); err != nil {
 		return ctxError(err)
 	}
@@ -127,9 +183,10 @@ func (c *Client) invoke(ctx context.Context, path *C.char, req, resp proto.Messa
 	if err != nil {
 		return err
 	}
+	ci := callInfoOf(opts)
 	b := getBuf()
 	defer putBuf(b)
-	if err := b.prepare(ctx, req); err != nil {
+	if err := b.prepare(ctx, c, method, req, &ci); err != nil {
 		return err
 	}
 	b.w.stream = false
@@ -146,7 +203,7 @@ func (c *Client) invoke(ctx context.Context, path *C.char, req, resp proto.Messa
 			return err
 		}
 	}
-	if rc := c.start(b, tag, path, false, token, timeout); rc != C.AIW_OK {
+	if rc := c.start(b, tag, path, false, token, timeout, &ci); rc != C.AIW_OK {
 		c.unregister(tag)
 		if token != nil {
 			putToken(token)
@@ -167,28 +224,41 @@ func (c *Client) invoke(ctx context.Context, path *C.char, req, resp proto.Messa
 		putToken(token)
 	}
 	ev := d.ev
-	if len(opts) > 0 {
-		ci := callInfoOf(opts)
-		if ci.header != nil {
-			*ci.header = readMetadata(ev.completion, false, ev.n_headers)
-		}
-		if ci.trailer != nil {
-			*ci.trailer = readMetadata(ev.completion, true, ev.n_trailers)
-		}
+	if ci.header != nil {
+		*ci.header = readMetadata(ev.completion, false, ev.n_headers)
+	}
+	if ci.trailer != nil {
+		*ci.trailer = readMetadata(ev.completion, true, ev.n_trailers)
+	}
+	if ci.peer != nil {
+		*ci.peer = readPeer(ev.completion)
 	}
 	return c.unaryResult(ctx, &ev, resp)
 }
 
-// invokeMethod is invoke for any unary method of any service on the
-// channel, named by its gRPC path ("/pkg.Service/Method"): the raw-message
-// interface with the protobuf runtime as codec. No in-band success check.
+// Invoke makes a unary call of any method of any service on the channel,
+// named by its gRPC path ("/pkg.Service/Method"), as grpc-go's
+// ClientConn.Invoke: req is serialized and the response unmarshalled into
+// resp with the protobuf runtime (the raw-message interface; no in-band
+// success check). Call options and errors as for every call.
+func (c *Client) Invoke(ctx context.Context, method string, req, resp proto.Message, opts ...CallOption) error {
+	if req == nil || resp == nil {
+		return nilRequest("request or response")
+	}
+	return c.invokeMethod(ctx, method, req, resp, opts...)
+}
+
+// invokeMethod is Invoke without its argument checks.
 func (c *Client) invokeMethod(ctx context.Context, method string, req, resp proto.Message, opts ...CallOption) error {
+	if path := knownPath(method); path != nil {
+		return c.invoke(ctx, path, method, req, resp, opts)
+	}
 	if strings.IndexByte(method, 0) >= 0 {
 		return Errorf(InvalidArgument, "aiworker: method %q contains a NUL byte", method)
 	}
 	path := C.CString(method) // libaiw copies what it keeps
 	defer C.free(unsafe.Pointer(path))
-	return c.invoke(ctx, path, req, resp, opts)
+	return c.invoke(ctx, path, method, req, resp, opts)
 }
 
 // unaryResult turns a unary RESULT into invoke's outcome and frees it.
@@ -196,7 +266,11 @@ func (c *Client) unaryResult(ctx context.Context, ev *C.aiwgo_event, resp proto.
 	defer C.aiw_completion_free(ev.completion)
 	rc := C.aiw_code(ev.code)
 	if rc != C.AIW_OK {
-		return c.callError(ctx, rc, C.GoStringN(ev.msg, C.int(ev.msg_len)), ev.deadline_expired != 0)
+		err := c.callError(ctx, rc, C.GoStringN(ev.msg, C.int(ev.msg_len)), ev.deadline_expired != 0)
+		if e, ok := err.(*Error); ok && ev.n_trailers > 0 && e != ErrClientClosed {
+			e.details = readDetails(ev.completion)
+		}
+		return err
 	}
 	if err := unmarshalC(ev.data, ev.len, resp); err != nil {
 		return err
@@ -255,7 +329,8 @@ func nilRequest(what string) error {
 
 // GetEmbedding calls AiWorker.GetEmbedding. A response with success=false is
 // returned together with an error of code ServiceError. opts: Header,
-// Trailer.
+// Trailer, Peer, UseCompressor, WaitForReady, MaxCallRecvMsgSize,
+// CallCredentials (as for every call).
 func (c *Client) GetEmbedding(ctx context.Context, req *EmbeddingRequest, opts ...CallOption) (*EmbeddingResponse, error) {
 	if req == nil {
 		return nil, nilRequest("EmbeddingRequest")
@@ -264,7 +339,7 @@ func (c *Client) GetEmbedding(ctx context.Context, req *EmbeddingRequest, opts .
 		return nil, Errorf(InvalidArgument, "EmbeddingRequest needs content: set text or image")
 	}
 	resp := new(EmbeddingResponse)
-	if err := c.invoke(ctx, pathGetEmbedding, req, resp, opts); err != nil {
+	if err := c.invoke(ctx, pathGetEmbedding, methodGetEmbedding, req, resp, opts); err != nil {
 		return nil, err
 	}
 	return resp, serviceError(resp)
@@ -280,7 +355,7 @@ func (c *Client) VectorSearch(ctx context.Context, req *SearchRequest, opts ...C
 		return nil, Errorf(InvalidArgument, "SearchRequest.query is required")
 	}
 	resp := new(SearchResponse)
-	if err := c.invoke(ctx, pathVectorSearch, req, resp, opts); err != nil {
+	if err := c.invoke(ctx, pathVectorSearch, methodVectorSearch, req, resp, opts); err != nil {
 		return nil, err
 	}
 	return resp, serviceError(resp)
@@ -299,7 +374,7 @@ func (c *Client) ProcessAsset(ctx context.Context, req *AssetRequest, opts ...Ca
 		}
 	}
 	resp := new(ProcessStatus)
-	if err := c.invoke(ctx, pathProcessAsset, req, resp, opts); err != nil {
+	if err := c.invoke(ctx, pathProcessAsset, methodProcessAsset, req, resp, opts); err != nil {
 		return nil, err
 	}
 	return resp, serviceError(resp)

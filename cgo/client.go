@@ -30,6 +30,19 @@ type dialOptions struct {
 	privateKey   []byte
 	serverName   string
 	userAgent    string
+	// The production channel (channel.go, credentials.go).
+	serviceConfig string
+	keepalive     *KeepaliveParams
+	connect       *ConnectParams
+	idleTimeout   time.Duration
+	compressor    string
+	authority     string
+	creds         []PerRPCCredentials
+	// Interceptors (interceptor.go).
+	unaryInt    UnaryClientInterceptor
+	chainUnary  []UnaryClientInterceptor
+	streamInt   StreamClientInterceptor
+	chainStream []StreamClientInterceptor
 }
 
 // WithTimeout sets the deadline of unary calls whose context has none
@@ -72,6 +85,11 @@ type Client struct {
 	pollMem *C.aiwgo_poll // the poller's arrays, in C memory
 	target  string
 	opts    dialOptions
+	// authority: as gRPC sends it (for the credentials' URI).
+	authority string
+	// The composed interceptors, nil when none (interceptor.go).
+	unary  UnaryClientInterceptor
+	stream StreamClientInterceptor
 
 	mu        sync.Mutex
 	closed    bool
@@ -80,6 +98,7 @@ type Client struct {
 	active    int            // calls started whose RESULT was not delivered yet
 	idle      chan struct{}  // closed when active drops to 0 (set by Close)
 	calls     sync.WaitGroup // unary calls inside the API (they free their completion)
+	waits     sync.WaitGroup // GetState, Connect, WaitForStateChange inside C
 	pollDone  chan struct{}
 	closeDone chan struct{}
 }
@@ -138,6 +157,9 @@ func Dial(target string, opts ...Option) (*Client, error) {
 			return nil, Errorf(Code(rc), "aiworker: user agent: %s", C.GoString(C.aiw_strerror(C.int(rc))))
 		}
 	}
+	if err := setChannelOptions(co, &o); err != nil {
+		return nil, err
+	}
 	var cerr C.aiw_error
 	var cc *C.aiw_client
 	t := C.CString(target)
@@ -155,7 +177,11 @@ func Dial(target string, opts ...Option) (*Client, error) {
 		return nil, Errorf(ResourceExhausted, "aiworker: out of memory")
 	}
 	c := &Client{c: cc, q: q, pollMem: p, target: target, opts: o, pollDone: make(chan struct{}),
-		closeDone: make(chan struct{})}
+		closeDone: make(chan struct{}), authority: o.authority}
+	if c.authority == "" {
+		c.authority = authorityOf(target)
+	}
+	c.buildInterceptors()
 	go c.poll()
 	// A safety net only: the poller holds c, so this runs only for a
 	// client that was never used... and never, while the poller runs.
@@ -181,7 +207,7 @@ func noNUL(ss ...string) error {
 }
 
 // LibraryVersion returns the version of the libaiw actually loaded
-// ("1.1.0") and its number (0x010100), which may be newer than the one this
+// ("1.2.0") and its number (0x010200), which may be newer than the one this
 // package was built against.
 func LibraryVersion() (string, int) {
 	return C.GoString(C.aiw_version()), int(C.aiw_version_num())
@@ -226,6 +252,7 @@ func (c *Client) Close() error {
 	}
 	<-idle
 	c.calls.Wait()
+	c.waits.Wait()            // a state wait returns within its slice of the close
 	C.aiw_queue_shutdown(c.q) // nothing is active: the poller gets SHUTDOWN and leaves
 	<-c.pollDone
 	C.aiw_queue_free(c.q)

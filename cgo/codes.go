@@ -1,46 +1,81 @@
 package aiworker
 
+/*
+#include "aiwgo.h"
+*/
+import "C"
+
 import (
 	"context"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Code is a status code, numbered and named as gRPC's (and grpc-go's codes
-// package), plus ServiceError for an answer with success=false.
+// package), plus ServiceError for an answer with success=false. The values
+// are libaiw's aiw_code constants (0..16 are gRPC's), taken from aiw.h.
 type Code uint32
 
-// The codes. 0..16 are gRPC's status codes.
+// The codes, from aiw.h.
 const (
-	OK                 Code = 0
-	Canceled           Code = 1
-	Unknown            Code = 2
-	InvalidArgument    Code = 3
-	DeadlineExceeded   Code = 4
-	NotFound           Code = 5
-	AlreadyExists      Code = 6
-	PermissionDenied   Code = 7
-	ResourceExhausted  Code = 8
-	FailedPrecondition Code = 9
-	Aborted            Code = 10
-	OutOfRange         Code = 11
-	Unimplemented      Code = 12
-	Internal           Code = 13
-	Unavailable        Code = 14
-	DataLoss           Code = 15
-	Unauthenticated    Code = 16
+	OK                 Code = C.AIW_OK
+	Canceled           Code = C.AIW_CANCELLED
+	Unknown            Code = C.AIW_UNKNOWN
+	InvalidArgument    Code = C.AIW_INVALID_ARGUMENT
+	DeadlineExceeded   Code = C.AIW_DEADLINE_EXCEEDED
+	NotFound           Code = C.AIW_NOT_FOUND
+	AlreadyExists      Code = C.AIW_ALREADY_EXISTS
+	PermissionDenied   Code = C.AIW_PERMISSION_DENIED
+	ResourceExhausted  Code = C.AIW_RESOURCE_EXHAUSTED
+	FailedPrecondition Code = C.AIW_FAILED_PRECONDITION
+	Aborted            Code = C.AIW_ABORTED
+	OutOfRange         Code = C.AIW_OUT_OF_RANGE
+	Unimplemented      Code = C.AIW_UNIMPLEMENTED
+	Internal           Code = C.AIW_INTERNAL
+	Unavailable        Code = C.AIW_UNAVAILABLE
+	DataLoss           Code = C.AIW_DATA_LOSS
+	Unauthenticated    Code = C.AIW_UNAUTHENTICATED
 	// ServiceError: the RPC succeeded but the service answered
 	// success=false; the response is returned together with the error, whose
 	// Message is the service's error text. HTTP 502.
-	ServiceError Code = 17
+	ServiceError Code = C.AIW_SERVICE_ERROR
 )
 
-var codeNames = [...]string{
-	"OK", "Canceled", "Unknown", "InvalidArgument", "DeadlineExceeded", "NotFound",
-	"AlreadyExists", "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
-	"Aborted", "OutOfRange", "Unimplemented", "Internal", "Unavailable", "DataLoss",
-	"Unauthenticated", "ServiceError",
+// codeNames and httpStatus are derived once from libaiw's own tables
+// (aiw_code_name, aiw_http_status): the names in grpc-go's spelling, the
+// HTTP statuses as CONTRACT.md maps them.
+var codeNames, httpStatus = codeTables()
+
+func codeTables() ([]string, []int) {
+	n := int(ServiceError) + 1
+	names, statuses := make([]string, n), make([]int, n)
+	for c := 0; c < n; c++ {
+		names[c] = goCodeName(C.GoString(C.aiw_code_name(C.int(c))))
+		statuses[c] = int(C.aiw_http_status(C.int(c)))
+	}
+	return names, statuses
+}
+
+// goCodeName turns libaiw's name ("DEADLINE_EXCEEDED") into grpc-go's
+// ("DeadlineExceeded"); grpc-go keeps "OK" and spells CANCELLED with one L.
+func goCodeName(cName string) string {
+	switch cName {
+	case "OK":
+		return "OK"
+	case "CANCELLED":
+		return "Canceled"
+	}
+	var b strings.Builder
+	for _, word := range strings.Split(cName, "_") {
+		if word == "" {
+			continue
+		}
+		b.WriteString(word[:1])
+		b.WriteString(strings.ToLower(word[1:]))
+	}
+	return b.String()
 }
 
 // String returns the name as grpc-go prints it ("OK", "Canceled",
@@ -51,8 +86,6 @@ func (c Code) String() string {
 	}
 	return "Code(" + strconv.FormatInt(int64(c), 10) + ")"
 }
-
-var httpStatus = [...]int{200, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500, 401, 502}
 
 // HTTPStatus returns the HTTP status of the code (CONTRACT.md, as
 // grpc-gateway maps them; ServiceError is 502; unknown codes 500).
@@ -71,6 +104,7 @@ type Error struct {
 	Code    Code
 	Message string
 	cause   error
+	details []byte // the serialized google.rpc.Status of grpc-status-details-bin, or nil
 }
 
 // Error formats the error as grpc-go's status errors do.

@@ -34,8 +34,11 @@ type waiter struct {
 	// dropped: Close threw away a message nobody had read (under c.mu).
 	dropped bool
 	endMsg  string // a stream's RESULT message, copied by the poller
-	// ... and its response metadata (nil when none).
+	// ... and its response metadata (nil when none), status details, peer.
 	endHeader, endTrailer Metadata
+	endDetails            []byte
+	wantPeer              bool // the stream's caller asked for the peer
+	endPeer               string
 }
 
 // delivery is one event as a waiter receives it. A stream message whose
@@ -181,6 +184,12 @@ func (c *Client) poll() {
 				ev.msg = nil
 				w.endHeader = readMetadata(ev.completion, false, ev.n_headers)
 				w.endTrailer = readMetadata(ev.completion, true, ev.n_trailers)
+				if ev.code != C.AIW_OK && ev.n_trailers > 0 {
+					w.endDetails = readDetails(ev.completion)
+				}
+				if w.wantPeer {
+					w.endPeer = readPeer(ev.completion)
+				}
 				toFree[nFree] = ev.completion
 				nFree++
 				ev.completion = nil

@@ -72,7 +72,7 @@ func TestManyOpenStreams(t *testing.T) {
 	// answer waits, flow-controlled, for the client to read it.
 	deadline := time.Now().Add(90 * time.Second)
 	for i := 0; i < n; {
-		if len(streams[i].w.ch) > 0 {
+		if len(streams[i].ClientStream.(*Stream).w.ch) > 0 {
 			i++
 			continue
 		}
@@ -151,7 +151,7 @@ func TestFinalMessageRaces(t *testing.T) {
 				}
 				switch it % 3 {
 				case 0: // the final message has been delivered, unread
-					for deadline := time.Now().Add(5 * time.Second); len(s.w.ch) == 0; time.Sleep(50 * time.Microsecond) {
+					for deadline := time.Now().Add(5 * time.Second); len(s.ClientStream.(*Stream).w.ch) == 0; time.Sleep(50 * time.Microsecond) {
 						if time.Now().After(deadline) {
 							t.Fatal("the final message was never delivered")
 						}

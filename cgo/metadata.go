@@ -52,6 +52,12 @@ type CallOption interface{ apply(*callInfo) }
 
 type callInfo struct {
 	header, trailer *Metadata
+	peer            *string
+	compressor      *C.char // nil: the client's default
+	waitForReady    int8    // 0: the client's default; 1 wait; -1 fail fast
+	maxRecv         int     // 0: the client's limit
+	creds           PerRPCCredentials
+	err             error // a bad option, reported by the call
 }
 
 type callOptionFunc func(*callInfo)
@@ -65,6 +71,85 @@ func Header(md *Metadata) CallOption { return callOptionFunc(func(ci *callInfo) 
 // Trailer stores the response trailers of the call in *md when it ends (as
 // grpc-go's grpc.Trailer). For a stream use ChatStream.Trailer.
 func Trailer(md *Metadata) CallOption { return callOptionFunc(func(ci *callInfo) { ci.trailer = md }) }
+
+// Peer stores the address of the server that answered ("ipv4:10.0.0.7:50051")
+// in *p when the call ends, as grpc-go's grpc.Peer (which gives a
+// *peer.Peer; here the address as gRPC names it). "" when no server was
+// reached.
+func Peer(p *string) CallOption { return callOptionFunc(func(ci *callInfo) { ci.peer = p }) }
+
+// UseCompressor compresses this call's request with the named compressor
+// ("gzip", "deflate" or "identity"), as grpc-go's grpc.UseCompressor;
+// overrides WithCompressor. Another name fails the call with Internal, as
+// grpc-go does for a compressor it has not registered.
+func UseCompressor(name string) CallOption {
+	return callOptionFunc(func(ci *callInfo) {
+		if cn := compressorName(name); cn != nil {
+			ci.compressor = cn
+		} else {
+			ci.err = Errorf(Internal, "grpc: Compressor is not installed for requested grpc-encoding %q", name)
+		}
+	})
+}
+
+// WaitForReady makes this call wait (until its deadline) for the channel to
+// be ready instead of failing fast with Unavailable, as grpc-go's
+// grpc.WaitForReady; overrides WithWaitForReady.
+func WaitForReady(wait bool) CallOption {
+	return callOptionFunc(func(ci *callInfo) {
+		if wait {
+			ci.waitForReady = 1
+		} else {
+			ci.waitForReady = -1
+		}
+	})
+}
+
+// MaxCallRecvMsgSize sets the largest response message this call accepts,
+// in bytes, as grpc-go's grpc.MaxCallRecvMsgSize; a larger one fails the
+// call with ResourceExhausted. It can only lower the client's limit
+// (WithMaxRecvMsgSize).
+func MaxCallRecvMsgSize(n int) CallOption {
+	return callOptionFunc(func(ci *callInfo) {
+		if n < 0 || n > 0x7fffffff {
+			ci.err = Errorf(InvalidArgument, "aiworker: MaxCallRecvMsgSize(%d) out of range", n)
+			return
+		}
+		ci.maxRecv = n
+	})
+}
+
+// CallCredentials adds per-call credentials to this call, as grpc-go's
+// grpc.PerRPCCredentials call option: their metadata is sent with it (after
+// the client's own, WithPerRPCCredentials).
+func CallCredentials(creds PerRPCCredentials) CallOption {
+	return callOptionFunc(func(ci *callInfo) { ci.creds = creds })
+}
+
+// The compressors libaiw knows, as C strings for the life of the process
+// (package variables, not map values: LeakSanitizer sees these).
+var (
+	cGzip     = C.CString("gzip")
+	cDeflate  = C.CString("deflate")
+	cIdentity = C.CString("identity")
+)
+
+// compressorName is the C name of a compressor libaiw knows, else nil.
+func compressorName(name string) *C.char {
+	switch name {
+	case "gzip":
+		return cGzip
+	case "deflate":
+		return cDeflate
+	case "identity":
+		return cIdentity
+	}
+	return nil
+}
+
+// detailsKey is the trailer of the status details; like grpc-go, the
+// package decodes it (Error.Details) and keeps it out of Trailer.
+const detailsKey = "grpc-status-details-bin"
 
 func callInfoOf(opts []CallOption) callInfo {
 	var ci callInfo
@@ -89,9 +174,30 @@ func readMetadata(comp *C.aiw_completion, trailing bool, n C.uint32_t) Metadata 
 	md := make(Metadata, n)
 	for i := C.size_t(0); i < C.size_t(n); i++ {
 		k := C.GoString(C.aiw_completion_metadata_key(comp, t, i))
+		if k == detailsKey {
+			continue
+		}
 		var vlen C.size_t
 		v := C.aiw_completion_metadata_value(comp, t, i, &vlen)
 		md[k] = append(md[k], C.GoStringN((*C.char)(unsafe.Pointer(v)), C.int(vlen)))
 	}
 	return md
+}
+
+// readDetails returns the grpc-status-details-bin trailer of a completion,
+// or nil.
+func readDetails(comp *C.aiw_completion) []byte {
+	var n C.size_t
+	v := C.aiw_response_info_get(C.aiw_completion_response_info(comp), 1, detailsKeyC, &n)
+	if v == nil {
+		return nil
+	}
+	return C.GoBytes(v, C.int(n))
+}
+
+var detailsKeyC = C.CString(detailsKey)
+
+// readPeer returns the peer address of a completion ("" when unknown).
+func readPeer(comp *C.aiw_completion) string {
+	return C.GoString(C.aiw_response_info_peer(C.aiw_completion_response_info(comp)))
 }

@@ -1,6 +1,7 @@
 package aiworker
 
 /*
+#include <stdlib.h>
 #include "aiwgo.h"
 */
 import "C"
@@ -8,14 +9,16 @@ import "C"
 import (
 	"context"
 	"io"
+	"strings"
 	"sync"
 	"unsafe"
 
 	"google.golang.org/protobuf/proto"
 )
 
-// ChatStream is a running AiWorker.ChatStream call read with Recv, like a
-// grpc-go client stream. It holds no goroutine and no OS thread: the
+// Stream is a running server-streaming call read with RecvMsg, like a
+// grpc-go client stream (ChatStream is AiWorker.ChatStream's, with a typed
+// Recv; NewStream starts one of any method). It holds no goroutine and no OS thread: the
 // client's poller delivers each message as it arrives, and libaiw reads the
 // next one only once Recv has taken the previous one, so at most one
 // message waits for the reader and a slow reader slows the server down
@@ -24,7 +27,7 @@ import (
 // As in grpc-go, the caller must either read until Recv returns a non-nil
 // error (io.EOF at the normal end), cancel the context, or call Close;
 // otherwise the call stays open.
-type ChatStream struct {
+type Stream struct {
 	c     *Client
 	ctx   context.Context
 	w     *waiter
@@ -50,6 +53,12 @@ type ChatStream struct {
 // errStreamClosed is the error Recv returns after Close.
 var errStreamClosed = &Error{Code: Canceled, Message: "aiworker: stream closed"}
 
+// ChatStream is a running AiWorker.ChatStream call: Recv returns its
+// messages; RecvMsg, Header, Trailer, Close and Context are its
+// ClientStream's (a *Stream, or what the client's stream interceptors
+// made of it).
+type ChatStream struct{ ClientStream }
+
 // ChatStream starts AiWorker.ChatStream. Errors found before the call starts
 // (nil request, closed client, context already done) are returned here;
 // everything else by Recv.
@@ -60,6 +69,72 @@ func (c *Client) ChatStream(ctx context.Context, req *ChatRequest, opts ...CallO
 	if req.Query == "" {
 		return nil, Errorf(InvalidArgument, "ChatRequest.query is required")
 	}
+	s, err := c.openStream(ctx, pathChatStream, methodChatStream, req, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &ChatStream{s}, nil
+}
+
+// openStream starts a stream through the client's stream interceptors.
+func (c *Client) openStream(ctx context.Context, path *C.char, method string, req proto.Message,
+	opts []CallOption) (ClientStream, error) {
+	if c.stream != nil {
+		return c.stream(ctx, method, req, c, streamFinal, opts...)
+	}
+	s, err := c.newStream(ctx, path, method, req, opts)
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return s, nil
+}
+
+// streamFinal is the streamer at the end of a chain of interceptors.
+func streamFinal(ctx context.Context, method string, req proto.Message, c *Client, opts ...CallOption) (ClientStream, error) {
+	path := knownPath(method)
+	if path == nil {
+		if strings.IndexByte(method, 0) >= 0 {
+			return nil, Errorf(InvalidArgument, "aiworker: method %q contains a NUL byte", method)
+		}
+		path = C.CString(method)
+		defer C.free(unsafe.Pointer(path))
+	}
+	s, err := c.newStream(ctx, path, method, req, opts)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Recv returns the next ChatResponse; io.EOF after the last one; otherwise
+// the stream's error, as RecvMsg.
+func (s *ChatStream) Recv() (*ChatResponse, error) {
+	m := new(ChatResponse)
+	if err := s.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// NewStream starts a server-streaming call of any method of any service on
+// the channel, named by its gRPC path ("/pkg.Service/Method"), with req as
+// its one request: the raw-message interface with the protobuf runtime as
+// codec (no in-band success check). Read it with RecvMsg until io.EOF (the
+// ClientStream is a *Stream unless stream interceptors wrapped it). Call
+// options and errors as for every call.
+func (c *Client) NewStream(ctx context.Context, method string, req proto.Message, opts ...CallOption) (ClientStream, error) {
+	if req == nil {
+		return nil, nilRequest("request")
+	}
+	if c.stream != nil {
+		return c.stream(ctx, method, req, c, streamFinal, opts...)
+	}
+	return streamFinal(ctx, method, req, c, opts...)
+}
+
+// newStream starts a stream of `method` (path: the same as a C string).
+func (c *Client) newStream(ctx context.Context, path *C.char, method string, req proto.Message,
+	opts []CallOption) (*Stream, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, ctxError(err)
 	}
@@ -67,9 +142,10 @@ func (c *Client) ChatStream(ctx context.Context, req *ChatRequest, opts ...CallO
 	if err != nil {
 		return nil, err
 	}
+	ci := callInfoOf(opts)
 	b := getBuf()
 	defer putBuf(b)
-	if err := b.prepare(ctx, req); err != nil {
+	if err := b.prepare(ctx, c, method, req, &ci); err != nil {
 		return nil, err
 	}
 	token, err := getToken()
@@ -78,30 +154,31 @@ func (c *Client) ChatStream(ctx context.Context, req *ChatRequest, opts ...CallO
 	}
 	w := newWaiter()
 	w.stream = true
+	w.wantPeer = ci.peer != nil
 	tag, ok := c.register(w, false)
 	if !ok {
 		putToken(token)
 		return nil, ErrClientClosed
 	}
-	if rc := c.start(b, tag, pathChatStream, true, token, timeout); rc != C.AIW_OK {
+	if rc := c.start(b, tag, path, true, token, timeout, &ci); rc != C.AIW_OK {
 		c.unregister(tag)
 		putToken(token)
 		return nil, c.callError(ctx, rc, errMessage(b.err), false)
 	}
-	s := &ChatStream{c: c, ctx: ctx, w: w, token: token, ci: callInfoOf(opts)}
+	s := &Stream{c: c, ctx: ctx, w: w, token: token, ci: ci}
 	if done := ctx.Done(); done != nil {
 		s.watch = startWatch(done, c.closeDone, token)
 	}
 	return s, nil
 }
 
-// Recv returns the next message; io.EOF after the last one; otherwise the
-// stream's error (an *Error; after a context cancel or deadline also
+// RecvMsg reads the next message into m; io.EOF after the last one;
+// otherwise the stream's error (an *Error; after a context cancel or deadline also
 // errors.Is(err, context.Canceled / context.DeadlineExceeded)). A stream
 // that was cancelled or closed before its last message was read ends with
 // an error, never io.EOF. Recv must not be called from several goroutines
 // at once (as in grpc-go).
-func (s *ChatStream) Recv() (*ChatResponse, error) {
+func (s *Stream) RecvMsg(m proto.Message) error {
 	s.recvMu.Lock()
 	defer s.recvMu.Unlock()
 	for {
@@ -113,7 +190,6 @@ func (s *ChatStream) Recv() (*ChatResponse, error) {
 			s.release(&d)
 			continue
 		}
-		m := new(ChatResponse)
 		var err error
 		if d.ev.completion == nil { // copied by the poller, which let the stream read on
 			if err = proto.Unmarshal(d.data, m); err != nil {
@@ -127,16 +203,16 @@ func (s *ChatStream) Recv() (*ChatResponse, error) {
 		}
 		s.release(&d)
 		if err == nil {
-			return m, nil
+			return nil
 		}
 	}
-	return nil, s.err
+	return s.err
 }
 
 // release frees a delivered message's completion if it came with one:
 // that is what lets libaiw read the next message (or, after a cancel, end
 // the call).
-func (s *ChatStream) release(d *delivery) {
+func (s *Stream) release(d *delivery) {
 	if d.ev.completion != nil {
 		cgoEnter()
 		C.aiw_completion_free(d.ev.completion)
@@ -147,7 +223,7 @@ func (s *ChatStream) release(d *delivery) {
 
 // next is the stream's next event (the one Header peeked at first). A
 // message's headers are kept. Under recvMu.
-func (s *ChatStream) next() delivery {
+func (s *Stream) next() delivery {
 	var d delivery
 	if s.peeked != nil {
 		d, s.peeked = *s.peeked, nil
@@ -171,7 +247,7 @@ func (s *ChatStream) next() delivery {
 // Header returns the response headers, waiting for them if need be (until
 // the first message or the end of the stream), as grpc-go's
 // ClientStream.Header. An error when the stream failed before any header.
-func (s *ChatStream) Header() (Metadata, error) {
+func (s *Stream) Header() (Metadata, error) {
 	s.recvMu.Lock()
 	defer s.recvMu.Unlock()
 	if !s.gotHeader && !s.done && s.peeked == nil {
@@ -204,7 +280,7 @@ func (s *ChatStream) Header() (Metadata, error) {
 
 // Trailer returns the response trailers once Recv has returned an error
 // (io.EOF included); nil before, as grpc-go's ClientStream.Trailer.
-func (s *ChatStream) Trailer() Metadata {
+func (s *Stream) Trailer() Metadata {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.trailer
@@ -212,7 +288,7 @@ func (s *ChatStream) Trailer() Metadata {
 
 // cancel cancels the call (once its token is still the call's) after
 // running note under s.mu.
-func (s *ChatStream) cancel(note func()) {
+func (s *Stream) cancel(note func()) {
 	s.mu.Lock()
 	note()
 	if s.token != nil {
@@ -222,7 +298,7 @@ func (s *ChatStream) cancel(note func()) {
 }
 
 // finish takes the stream's RESULT: its error, and the token back to the pool.
-func (s *ChatStream) finish(ev *C.aiwgo_event) {
+func (s *Stream) finish(ev *C.aiwgo_event) {
 	s.watch.end() // no watcher touches the token any more
 	s.mu.Lock()
 	token := s.token
@@ -245,6 +321,9 @@ func (s *ChatStream) finish(ev *C.aiwgo_event) {
 	if s.ci.trailer != nil {
 		*s.ci.trailer = s.trailer
 	}
+	if s.ci.peer != nil {
+		*s.ci.peer = s.w.endPeer
+	}
 	rc := C.aiw_code(ev.code)
 	switch {
 	case decode != nil:
@@ -261,17 +340,20 @@ func (s *ChatStream) finish(ev *C.aiwgo_event) {
 		s.err = errStreamClosed
 	default:
 		s.err = s.c.callError(s.ctx, rc, s.w.endMsg, ev.deadline_expired != 0)
+		if e, ok := s.err.(*Error); ok && e != ErrClientClosed {
+			e.details = s.w.endDetails
+		}
 	}
 }
 
 // Context returns the stream's context.
-func (s *ChatStream) Context() context.Context { return s.ctx }
+func (s *Stream) Context() context.Context { return s.ctx }
 
 // Close cancels the stream if it is still running and waits until it has
 // ended. Idempotent, any goroutine; later Recv calls return the stream's
 // final error (Canceled "aiworker: stream closed" if Close ended it).
 // Always nil.
-func (s *ChatStream) Close() error {
+func (s *Stream) Close() error {
 	s.cancel(func() { s.closedBy = true })
 	s.recvMu.Lock()
 	defer s.recvMu.Unlock()
@@ -287,7 +369,7 @@ func (s *ChatStream) Close() error {
 
 // nextMessage is the stream's next message; false once the stream has
 // ended (its RESULT taken by finish, now or before). Under recvMu.
-func (s *ChatStream) nextMessage() (delivery, bool) {
+func (s *Stream) nextMessage() (delivery, bool) {
 	if s.done {
 		return delivery{}, false
 	}

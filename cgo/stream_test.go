@@ -330,7 +330,7 @@ func TestChatBackpressure(t *testing.T) {
 	// The server has sent all 51 messages long before this (no signal says
 	// when: this is a pause for the producer, not synchronisation).
 	time.Sleep(200 * time.Millisecond)
-	if n := len(s.w.ch); n > 2 {
+	if n := len(s.ClientStream.(*Stream).w.ch); n > 2 {
 		t.Errorf("%d messages delivered to the stream while the reader had read 1: buffering", n)
 	}
 	// The poller is not stuck behind the unread stream.
@@ -361,7 +361,7 @@ func TestChatBackpressure(t *testing.T) {
 		}
 		if i%10 == 0 {
 			time.Sleep(5 * time.Millisecond) // a slow reader, not synchronisation
-			if n := len(s.w.ch); n > 2 {
+			if n := len(s.ClientStream.(*Stream).w.ch); n > 2 {
 				t.Fatalf("after %d messages read, %d wait for the reader", i, n)
 			}
 		}
@@ -638,7 +638,7 @@ func TestCloseWithUnreadStream(t *testing.T) {
 	if _, err := s.Recv(); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(5 * time.Second); len(s.w.ch) < 1; {
+	for deadline := time.Now().Add(5 * time.Second); len(s.ClientStream.(*Stream).w.ch) < 1; {
 		if time.Now().After(deadline) {
 			t.Fatal("the second message never reached the stream")
 		}

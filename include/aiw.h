@@ -45,11 +45,11 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 
 #define AIW_VERSION_MAJOR 1
-#define AIW_VERSION_MINOR 1
+#define AIW_VERSION_MINOR 2
 #define AIW_VERSION_PATCH 0
 /* 0xXXYYZZ: major, minor, patch; compare with >= to test for a feature. */
-#define AIW_VERSION_NUM 0x010100
-#define AIW_VERSION_STRING "1.1.0"
+#define AIW_VERSION_NUM 0x010200
+#define AIW_VERSION_STRING "1.2.0"
 
 /*
  * aiw_version: the version string of the library actually loaded ("1.1.0"),
@@ -223,12 +223,11 @@ AIW_API aiw_code aiw_client_options_set_user_agent(aiw_client_options *opts, con
  * options), OUT_OF_MEMORY, or RECURSIVE_API_CALL (called from inside a
  * libaiw callback). Any thread.
  */
-AIW_API aiw_code aiw_client_new(const char *target, const aiw_client_options *opts, aiw_client **out,
-                                aiw_error *err);
+AIW_API aiw_code aiw_client_new(const char *target, const aiw_client_options *opts, aiw_client **out, aiw_error *err);
 
 /*
- * aiw_client_target: the target the client was made with. Borrowed from the
- * client. Any thread.
+ * aiw_client_target: the target the client was made with ("" for NULL).
+ * Borrowed from the client. Any thread.
  */
 AIW_API const char *aiw_client_target(const aiw_client *client);
 
@@ -307,7 +306,7 @@ AIW_API aiw_code aiw_call_options_set_wait_for_ready(aiw_call_options *opts, int
  * Anything else is INVALID_ARGUMENT, and `err` (may be NULL) says why.
  */
 AIW_API aiw_code aiw_call_options_add_metadata(aiw_call_options *opts, const char *key, const char *value,
-                                              aiw_error *err);
+                                               aiw_error *err);
 
 /*
  * aiw_call_options_add_metadata_bin: appends a binary header; the key must
@@ -315,7 +314,7 @@ AIW_API aiw_code aiw_call_options_add_metadata(aiw_call_options *opts, const cha
  * is 0).
  */
 AIW_API aiw_code aiw_call_options_add_metadata_bin(aiw_call_options *opts, const char *key, const void *value,
-                                                  size_t len, aiw_error *err);
+                                                   size_t len, aiw_error *err);
 
 /* aiw_call_options_clear_metadata: removes all request metadata. */
 AIW_API void aiw_call_options_clear_metadata(aiw_call_options *opts);
@@ -423,8 +422,8 @@ AIW_API aiw_code aiw_asset_request_set_max_chunk_size(aiw_asset_request *req, in
  * On AIW_OK and AIW_SERVICE_ERROR, *out owns the response (free with
  * aiw_process_status_free); on any other code *out is NULL. Any thread.
  */
-AIW_API aiw_code aiw_process_asset(aiw_client *client, const aiw_asset_request *req,
-                                  const aiw_call_options *opts, aiw_process_status **out, aiw_error *err);
+AIW_API aiw_code aiw_process_asset(aiw_client *client, const aiw_asset_request *req, const aiw_call_options *opts,
+                                   aiw_process_status **out, aiw_error *err);
 
 /* ProcessStatus getters: 0 / "" for a NULL status. The error string is
  * borrowed from the status. */
@@ -451,15 +450,15 @@ AIW_API aiw_embedding_request *aiw_embedding_request_new(void);
 AIW_API void aiw_embedding_request_free(aiw_embedding_request *req);
 AIW_API aiw_code aiw_embedding_request_set_text(aiw_embedding_request *req, const char *text);
 AIW_API aiw_code aiw_embedding_request_set_image(aiw_embedding_request *req, const void *data, size_t len,
-                                                const char *format);
+                                                 const char *format);
 AIW_API aiw_code aiw_embedding_request_set_type(aiw_embedding_request *req, aiw_embedding_type type);
 
 /*
  * aiw_get_embedding: the GetEmbedding RPC, blocking. Ownership and codes as
  * aiw_process_asset; free the response with aiw_embedding_response_free.
  */
-AIW_API aiw_code aiw_get_embedding(aiw_client *client, const aiw_embedding_request *req,
-                                  const aiw_call_options *opts, aiw_embedding_response **out, aiw_error *err);
+AIW_API aiw_code aiw_get_embedding(aiw_client *client, const aiw_embedding_request *req, const aiw_call_options *opts,
+                                   aiw_embedding_response **out, aiw_error *err);
 
 /*
  * The vectors, read in one call: a pointer to `*len` floats borrowed from the
@@ -496,8 +495,8 @@ AIW_API void aiw_search_request_clear_filters(aiw_search_request *req);
  * aiw_vector_search: the VectorSearch RPC, blocking. Ownership and codes as
  * aiw_process_asset; free the response with aiw_search_response_free.
  */
-AIW_API aiw_code aiw_vector_search(aiw_client *client, const aiw_search_request *req,
-                                  const aiw_call_options *opts, aiw_search_response **out, aiw_error *err);
+AIW_API aiw_code aiw_vector_search(aiw_client *client, const aiw_search_request *req, const aiw_call_options *opts,
+                                   aiw_search_response **out, aiw_error *err);
 
 /* SearchResponse getters. aiw_search_response_result: the i-th result,
  * borrowed from the response; NULL when out of range. */
@@ -525,7 +524,7 @@ AIW_API aiw_chat_request *aiw_chat_request_new(void);
 AIW_API void aiw_chat_request_free(aiw_chat_request *req);
 AIW_API aiw_code aiw_chat_request_set_query(aiw_chat_request *req, const char *query);
 AIW_API aiw_code aiw_chat_request_add_history(aiw_chat_request *req, const char *role, const char *content,
-                                             int64_t timestamp);
+                                              int64_t timestamp);
 AIW_API void aiw_chat_request_clear_history(aiw_chat_request *req);
 AIW_API aiw_code aiw_chat_request_set_max_context_docs(aiw_chat_request *req, int32_t max_context_docs);
 AIW_API aiw_code aiw_chat_request_set_similarity_threshold(aiw_chat_request *req, float threshold);
@@ -550,7 +549,7 @@ typedef int (*aiw_chat_chunk_fn)(const aiw_chat_response *chunk, void *userdata)
  * untouched. Any thread.
  */
 AIW_API aiw_code aiw_chat_stream(aiw_client *client, const aiw_chat_request *req, const aiw_call_options *opts,
-                                aiw_chat_chunk_fn on_chunk, void *userdata, aiw_error *err);
+                                 aiw_chat_chunk_fn on_chunk, void *userdata, aiw_error *err);
 
 /* ChatResponse getters; everything is borrowed from `chunk`. */
 AIW_API const char *aiw_chat_response_chunk(const aiw_chat_response *chunk);
@@ -609,14 +608,11 @@ AIW_API void aiw_queue_free(aiw_queue *queue);
  * queue before the client. Any thread.
  */
 AIW_API aiw_code aiw_get_embedding_start(aiw_client *client, const aiw_embedding_request *req,
-                                        const aiw_call_options *opts, aiw_queue *queue, void *tag,
-                                        aiw_error *err);
+                                         const aiw_call_options *opts, aiw_queue *queue, void *tag, aiw_error *err);
 AIW_API aiw_code aiw_vector_search_start(aiw_client *client, const aiw_search_request *req,
-                                        const aiw_call_options *opts, aiw_queue *queue, void *tag,
-                                        aiw_error *err);
-AIW_API aiw_code aiw_process_asset_start(aiw_client *client, const aiw_asset_request *req,
-                                        const aiw_call_options *opts, aiw_queue *queue, void *tag,
-                                        aiw_error *err);
+                                         const aiw_call_options *opts, aiw_queue *queue, void *tag, aiw_error *err);
+AIW_API aiw_code aiw_process_asset_start(aiw_client *client, const aiw_asset_request *req, const aiw_call_options *opts,
+                                         aiw_queue *queue, void *tag, aiw_error *err);
 
 /*
  * aiw_queue_next: waits up to `timeout_ms` (-1: for ever; 0: just looks) for
@@ -723,9 +719,8 @@ AIW_API int aiw_completion_deadline_expired(const aiw_completion *completion);
  * one RESULT completion come out of the queue, all carrying `tag`. On any
  * other code nothing was started. Any thread.
  */
-AIW_API aiw_code aiw_chat_stream_start(aiw_client *client, const aiw_chat_request *req,
-                                      const aiw_call_options *opts, aiw_queue *queue, void *tag,
-                                      aiw_error *err);
+AIW_API aiw_code aiw_chat_stream_start(aiw_client *client, const aiw_chat_request *req, const aiw_call_options *opts,
+                                       aiw_queue *queue, void *tag, aiw_error *err);
 
 /*
  * aiw_completion_take_chat_response: moves the ChatResponse out of a
@@ -767,8 +762,7 @@ AIW_API void aiw_chat_response_free(aiw_chat_response *chunk);
  * code *response is NULL and *response_len 0. Any thread.
  */
 AIW_API aiw_code aiw_raw_call(aiw_client *client, const char *method, const void *request, size_t request_len,
-                             const aiw_call_options *opts, void **response, size_t *response_len,
-                             aiw_error *err);
+                              const aiw_call_options *opts, void **response, size_t *response_len, aiw_error *err);
 
 /*
  * aiw_raw_message_fn: called once per message of a raw stream, in order, on
@@ -784,20 +778,18 @@ typedef int (*aiw_raw_message_fn)(const void *data, size_t len, void *userdata);
  * aiw_chat_stream. Any thread.
  */
 AIW_API aiw_code aiw_raw_stream(aiw_client *client, const char *method, const void *request, size_t request_len,
-                               const aiw_call_options *opts, aiw_raw_message_fn on_message, void *userdata,
-                               aiw_error *err);
+                                const aiw_call_options *opts, aiw_raw_message_fn on_message, void *userdata,
+                                aiw_error *err);
 
 /*
  * aiw_raw_call_start / aiw_raw_stream_start: the asynchronous forms, on
  * `queue`, with completions as aiw_get_embedding_start /
  * aiw_chat_stream_start. Read the bytes with aiw_completion_message.
  */
-AIW_API aiw_code aiw_raw_call_start(aiw_client *client, const char *method, const void *request,
-                                   size_t request_len, const aiw_call_options *opts, aiw_queue *queue, void *tag,
-                                   aiw_error *err);
-AIW_API aiw_code aiw_raw_stream_start(aiw_client *client, const char *method, const void *request,
-                                     size_t request_len, const aiw_call_options *opts, aiw_queue *queue,
-                                     void *tag, aiw_error *err);
+AIW_API aiw_code aiw_raw_call_start(aiw_client *client, const char *method, const void *request, size_t request_len,
+                                    const aiw_call_options *opts, aiw_queue *queue, void *tag, aiw_error *err);
+AIW_API aiw_code aiw_raw_stream_start(aiw_client *client, const char *method, const void *request, size_t request_len,
+                                      const aiw_call_options *opts, aiw_queue *queue, void *tag, aiw_error *err);
 
 /*
  * aiw_completion_message: the serialized message a raw completion carries:
@@ -845,10 +837,311 @@ AIW_API const char *aiw_search_result_asset_id_with_len(const aiw_search_result 
 AIW_API const char *aiw_search_result_caption_with_len(const aiw_search_result *result, size_t *len);
 AIW_API const char *aiw_search_result_mime_type_with_len(const aiw_search_result *result, size_t *len);
 AIW_API const char *aiw_search_result_thumbnail_url_with_len(const aiw_search_result *result, size_t *len);
-AIW_API const char *aiw_search_result_metadata_key_with_len(const aiw_search_result *result, size_t i,
-                                                            size_t *len);
-AIW_API const char *aiw_search_result_metadata_value_with_len(const aiw_search_result *result, size_t i,
-                                                              size_t *len);
+AIW_API const char *aiw_search_result_metadata_key_with_len(const aiw_search_result *result, size_t i, size_t *len);
+AIW_API const char *aiw_search_result_metadata_value_with_len(const aiw_search_result *result, size_t i, size_t *len);
+
+/* ------------------------------------------------------------------------ */
+/* The production channel (since 1.2)                                       */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Everything here is gRPC core's own mechanism, exposed: its resolver and
+ * load-balancing policies, its retries and client-side health checking
+ * (driven by the service config), its keepalive, reconnect backoff, idle
+ * timeout and compression. The library adds no balancer and no retry loop.
+ * Client options are copied and read by aiw_client_new only; one thread at
+ * a time may set them.
+ */
+
+/*
+ * aiw_client_options_set_service_config: the default service config, as
+ * gRPC defines it (JSON: loadBalancingConfig, methodConfig with
+ * retryPolicy, timeout, waitForReady, maxRequestMessageBytes...,
+ * healthCheckConfig). Copied; NULL clears it. aiw_client_new validates it
+ * with gRPC's own parser and refuses a bad one with INVALID_ARGUMENT and
+ * gRPC's reason in the error message. A service config the resolver
+ * returns (dns TXT records) is not used: this one applies.
+ *
+ * aiw_client_options_set_lb_policy: the load-balancing policy by name
+ * ("pick_first", gRPC's default, or "round_robin"); copied, NULL clears.
+ * A loadBalancingConfig in the service config takes precedence. An
+ * unknown name is INVALID_ARGUMENT at aiw_client_new.
+ *
+ * aiw_client_options_set_retry_policy: a typed shorthand for the common
+ * case: every method retries UNAVAILABLE up to `max_attempts` attempts in
+ * all (2..5; gRPC caps it at 5), with exponential backoff from
+ * `initial_backoff_ms` up to `max_backoff_ms` (multiplier 2, gRPC's
+ * jitter). 0 attempts clears it. It cannot be combined with
+ * set_service_config (aiw_client_new says INVALID_ARGUMENT): put the
+ * retryPolicy in that JSON instead. Out-of-range values are
+ * INVALID_ARGUMENT here.
+ */
+AIW_API aiw_code aiw_client_options_set_service_config(aiw_client_options *opts, const char *json);
+AIW_API aiw_code aiw_client_options_set_lb_policy(aiw_client_options *opts, const char *policy);
+AIW_API aiw_code aiw_client_options_set_retry_policy(aiw_client_options *opts, int max_attempts,
+                                                     int64_t initial_backoff_ms, int64_t max_backoff_ms);
+
+/*
+ * aiw_client_options_set_keepalive: HTTP/2 pings every `time_ms` of
+ * transport inactivity; no acknowledgement within `timeout_ms` closes the
+ * connection (its calls fail with UNAVAILABLE, retried if the retry policy
+ * says so) and the channel reconnects. permit_without_calls non-zero also
+ * pings while no call is running. time_ms 0 switches keepalive off (the
+ * default, as gRPC's). time_ms below 1000 or timeout_ms below 1 (when
+ * time_ms is set) is INVALID_ARGUMENT.
+ *
+ * A server enforces a minimum ping interval. gRPC servers (Python's
+ * grpcio and C core, with no options set) accept at most one ping per
+ * 5 minutes while they send nothing, and none without a call; past two
+ * strikes they close the connection with GOAWAY ENHANCE_YOUR_CALM
+ * ("too_many_pings"), and gRPC core then doubles its keepalive time. So
+ * against a server that sets no options use time_ms >= 300000 and no
+ * permit_without_calls; shorter times need the server to allow them
+ * (grpc.http2.min_recv_ping_interval_without_data_ms,
+ * grpc.keepalive_permit_without_calls). README "Keepalive" says more.
+ */
+AIW_API aiw_code aiw_client_options_set_keepalive(aiw_client_options *opts, int64_t time_ms, int64_t timeout_ms,
+                                                  int permit_without_calls);
+
+/*
+ * aiw_client_options_set_reconnect_backoff: after a failed connection
+ * attempt gRPC waits `initial_ms`, then longer (x1.6 per attempt, with
+ * jitter) up to `max_ms`; `min_connect_timeout_ms` is the least time one
+ * attempt may take. 0 keeps gRPC's value for each (1 s, 20 s, 120 s).
+ * Negative values, or initial_ms > max_ms when both are set, are
+ * INVALID_ARGUMENT.
+ *
+ * aiw_client_options_set_idle_timeout_ms: a channel with no call for this
+ * long closes its connections and goes IDLE (reconnecting on the next
+ * call). 0 keeps gRPC's default (30 minutes). Negative is INVALID_ARGUMENT.
+ */
+AIW_API aiw_code aiw_client_options_set_reconnect_backoff(aiw_client_options *opts, int64_t initial_ms,
+                                                          int64_t min_connect_timeout_ms, int64_t max_ms);
+AIW_API aiw_code aiw_client_options_set_idle_timeout_ms(aiw_client_options *opts, int64_t idle_ms);
+
+/*
+ * aiw_client_options_set_compression: the compression of every request
+ * message: "gzip", "deflate" or "identity" (none, the default); NULL
+ * resets to the default. Other names are INVALID_ARGUMENT. Responses that
+ * the server compresses (gzip or deflate) are always accepted.
+ * aiw_call_options_set_compression overrides it per call.
+ *
+ * Not together with retries: gRPC 1.51 resends a compressed request it
+ * retries corrupted (the server fails it with INTERNAL). So aiw_client_new
+ * refuses compression with a retry policy (the typed one, or a
+ * retryPolicy / hedgingPolicy in the service config) with
+ * INVALID_ARGUMENT, and so does a call that asks for compression on such a
+ * client.
+ *
+ * aiw_client_options_set_authority: the :authority (virtual host) sent
+ * with every call instead of the target's host (copied; NULL clears).
+ */
+AIW_API aiw_code aiw_client_options_set_compression(aiw_client_options *opts, const char *algorithm);
+AIW_API aiw_code aiw_client_options_set_authority(aiw_client_options *opts, const char *authority);
+
+/*
+ * Call credentials: a bearer token sent with every call as the header
+ * `authorization: Bearer <token>`.
+ *
+ * aiw_client_options_set_bearer_token: a static token (copied; printable
+ * ASCII; NULL clears).
+ *
+ * aiw_token_fn: called before each call, on the thread that starts it
+ * (aiw_get_embedding, aiw_chat_stream_start, ...), for tokens that expire.
+ * `method` is the call's gRPC path. It writes the token into `buf`
+ * (`size` bytes) as snprintf does and returns its length without the NUL;
+ * if that is >= size it is called once more with a buffer large enough.
+ * A negative return fails the call with UNAUTHENTICATED before anything
+ * is sent; 0 sends no authorization header. The token must be printable
+ * ASCII (else the call fails with UNAUTHENTICATED). It may run on several
+ * threads at once and must not call into libaiw for the same client.
+ *
+ * aiw_client_options_set_token_callback: sets it (NULL clears); it
+ * replaces a static token and vice versa. `userdata` is passed through and
+ * must outlive the client.
+ *
+ * Credentials are refused over plaintext: aiw_client_new returns
+ * INVALID_ARGUMENT for a token without set_tls, unless
+ * aiw_client_options_allow_insecure_credentials(opts, 1) says the caller
+ * knows (a loopback service, a trusted network), as grpc-go requires.
+ */
+typedef long (*aiw_token_fn)(const char *method, char *buf, size_t size, void *userdata);
+AIW_API aiw_code aiw_client_options_set_bearer_token(aiw_client_options *opts, const char *token);
+AIW_API aiw_code aiw_client_options_set_token_callback(aiw_client_options *opts, aiw_token_fn fn, void *userdata);
+AIW_API aiw_code aiw_client_options_allow_insecure_credentials(aiw_client_options *opts, int allow);
+
+/* Connectivity of the client's channel; the values are gRPC's. */
+typedef enum aiw_connectivity_state {
+  AIW_STATE_IDLE = 0,
+  AIW_STATE_CONNECTING = 1,
+  AIW_STATE_READY = 2,
+  AIW_STATE_TRANSIENT_FAILURE = 3,
+  AIW_STATE_SHUTDOWN = 4
+} aiw_connectivity_state;
+
+/*
+ * aiw_client_get_state: the channel's state now; try_to_connect non-zero
+ * also starts connecting an IDLE channel. SHUTDOWN for NULL and once the
+ * client is closed. Any thread.
+ *
+ * aiw_client_wait_for_state_change: waits until the state is no longer
+ * `last` (returns 1) or `timeout_ms` passed (-1: no limit; returns 0).
+ * Returns 1 at once if the state already differs, and within 200 ms of
+ * aiw_client_close (the state is then SHUTDOWN). Any thread, not inside a
+ * libaiw callback (0 there).
+ *
+ * aiw_connectivity_state_name: "IDLE", "CONNECTING", "READY",
+ * "TRANSIENT_FAILURE", "SHUTDOWN"; "UNKNOWN" for other values. Static.
+ */
+AIW_API aiw_connectivity_state aiw_client_get_state(aiw_client *client, int try_to_connect);
+AIW_API int aiw_client_wait_for_state_change(aiw_client *client, aiw_connectivity_state last, int64_t timeout_ms);
+AIW_API const char *aiw_connectivity_state_name(aiw_connectivity_state state);
+
+/* The serving status of grpc.health.v1; the values are the protocol's. */
+typedef enum aiw_health_status {
+  AIW_HEALTH_UNKNOWN = 0,
+  AIW_HEALTH_SERVING = 1,
+  AIW_HEALTH_NOT_SERVING = 2,
+  AIW_HEALTH_SERVICE_UNKNOWN = 3
+} aiw_health_status;
+
+/*
+ * aiw_health_check: calls grpc.health.v1.Health/Check for `service` (""
+ * asks about the server as a whole; NULL is ""), blocking, with the
+ * deadline, metadata, token... of `opts` (may be NULL). On AIW_OK *status
+ * is the server's answer; a server that does not know the service
+ * (NOT_FOUND, as gRPC's health servers say) is AIW_OK with
+ * AIW_HEALTH_SERVICE_UNKNOWN. A server without a health service fails with
+ * UNIMPLEMENTED; other failures as for any call. *status is
+ * AIW_HEALTH_UNKNOWN unless AIW_OK. Any thread.
+ *
+ * aiw_health_status_name: "UNKNOWN", "SERVING", "NOT_SERVING",
+ * "SERVICE_UNKNOWN". Static.
+ */
+AIW_API aiw_code aiw_health_check(aiw_client *client, const char *service, const aiw_call_options *opts,
+                                  aiw_health_status *status, aiw_error *err);
+AIW_API const char *aiw_health_status_name(aiw_health_status status);
+
+/*
+ * Response information: what the server sent besides its messages -- its
+ * headers (initial metadata), trailers, the peer's address, and the
+ * decoded google.rpc.Status of a `grpc-status-details-bin` trailer.
+ *
+ * A blocking call fills the aiw_response_info attached to its call options
+ * (aiw_call_options_set_response_info): emptied when the call starts, the
+ * headers as they come (readable inside a stream's callback from the first
+ * message on), the rest when the call returns. One info per running call:
+ * options that carry one must not be shared by concurrent calls. An
+ * asynchronous call keeps its own instead, read from its completions with
+ * aiw_completion_response_info (headers from a stream's first MESSAGE
+ * completion, everything from the RESULT); the options' info is not used.
+ *
+ * aiw_response_info_new: NULL if out of memory; free with
+ * aiw_response_info_free (NULL-safe) once no call uses it.
+ * aiw_call_options_set_response_info: borrowed, as a cancel token; NULL
+ * detaches.
+ * aiw_completion_response_info: borrowed from the completion (NULL for
+ * NULL).
+ */
+typedef struct aiw_response_info aiw_response_info;
+AIW_API aiw_response_info *aiw_response_info_new(void);
+AIW_API void aiw_response_info_free(aiw_response_info *info);
+AIW_API aiw_code aiw_call_options_set_response_info(aiw_call_options *opts, aiw_response_info *info);
+AIW_API const aiw_response_info *aiw_completion_response_info(const aiw_completion *completion);
+
+/*
+ * Metadata getters (trailing 0: headers, 1: trailers): the count (0 for
+ * NULL or before they came), the i-th key (lower case, NUL-terminated) and
+ * value (*len bytes, may be NULL, followed by a NUL; a -bin value is the
+ * decoded bytes); NULL when i is out of range. aiw_response_info_get: the
+ * value of the first entry named `key`, or NULL. All borrowed from the
+ * info, valid until it is freed or its next call starts. gRPC's own
+ * headers (content-type, grpc-status, grpc-message) are not included;
+ * grpc-status-details-bin is (and decoded below).
+ */
+AIW_API size_t aiw_response_info_metadata_count(const aiw_response_info *info, int trailing);
+AIW_API const char *aiw_response_info_metadata_key(const aiw_response_info *info, int trailing, size_t i);
+AIW_API const void *aiw_response_info_metadata_value(const aiw_response_info *info, int trailing, size_t i,
+                                                     size_t *len);
+AIW_API const void *aiw_response_info_get(const aiw_response_info *info, int trailing, const char *key, size_t *len);
+
+/*
+ * aiw_response_info_peer: the address of the server that answered, as
+ * gRPC names it ("ipv4:127.0.0.1:50051", "ipv6:[::1]:50051",
+ * "unix:/path"); "" when unknown (NULL info, the call never reached a
+ * server). Borrowed.
+ */
+AIW_API const char *aiw_response_info_peer(const aiw_response_info *info);
+
+/*
+ * Status details. aiw_response_info_has_status_details: 1 when the server
+ * sent a `grpc-status-details-bin` trailer that decodes as a
+ * google.rpc.Status (0 otherwise, also for one that does not decode).
+ * Then aiw_response_info_status_code / _status_message are its code (a
+ * gRPC code number) and message, and each detail (a google.protobuf.Any)
+ * has a type URL ("type.googleapis.com/google.rpc.ErrorInfo") and value
+ * bytes (*len, may be NULL; the serialized message, followed by a NUL).
+ * Out of range: NULL. Borrowed from the info.
+ */
+AIW_API int aiw_response_info_has_status_details(const aiw_response_info *info);
+AIW_API int aiw_response_info_status_code(const aiw_response_info *info);
+AIW_API const char *aiw_response_info_status_message(const aiw_response_info *info);
+AIW_API size_t aiw_response_info_detail_count(const aiw_response_info *info);
+AIW_API const char *aiw_response_info_detail_type_url(const aiw_response_info *info, size_t i);
+AIW_API const void *aiw_response_info_detail_value(const aiw_response_info *info, size_t i, size_t *len);
+
+/*
+ * Per-call options of the production channel.
+ *
+ * aiw_call_options_set_compression: the compression of this call's request
+ * ("gzip", "deflate", "identity"), overriding the client's; NULL goes back
+ * to the client's. Other names are INVALID_ARGUMENT.
+ *
+ * aiw_call_options_set_max_receive_size: the largest response message this
+ * call accepts, in bytes, below the client's limit; a larger one fails the
+ * call with RESOURCE_EXHAUSTED (and cancels it). 0 (default): the
+ * client's. Values above INT32_MAX are INVALID_ARGUMENT.
+ */
+AIW_API aiw_code aiw_call_options_set_compression(aiw_call_options *opts, const char *algorithm);
+AIW_API aiw_code aiw_call_options_set_max_receive_size(aiw_call_options *opts, size_t bytes);
+
+/* ------------------------------------------------------------------------ */
+/* Observability (since 1.2)                                                */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * aiw_call_stats: what a stats hook is told about one call. Fields may be
+ * appended in later versions (never removed or moved): read struct_size
+ * before a field added after 1.2. Times are CLOCK_MONOTONIC nanoseconds.
+ * Bytes count serialized messages (after decompression), not framing.
+ * Everything is borrowed for the duration of the hook.
+ */
+typedef struct aiw_call_stats {
+  size_t struct_size; /* sizeof(aiw_call_stats) of the library */
+  const char *method; /* the gRPC path, "/ai_service.AiWorker/ChatStream" */
+  int first_message;  /* 1: a stream's first message just arrived (the call goes on); 0: the call ended */
+  aiw_code code;      /* when it ended: the call's result (AIW_OK, a gRPC code, ...); AIW_OK otherwise */
+  int64_t start_ns;   /* when the call started */
+  int64_t end_ns;     /* when it ended, or when the first message arrived */
+  uint64_t bytes_sent, messages_sent;
+  uint64_t bytes_received, messages_received;
+} aiw_call_stats;
+
+/*
+ * aiw_stats_fn: called once per finished call of the client (every RPC,
+ * blocking or asynchronous, typed or raw, also calls that failed before
+ * anything was sent -- but not those refused for bad arguments), and for a
+ * stream also once when its first message arrives. It runs inline on the
+ * thread that finishes the call: the caller of a blocking call, or the
+ * thread in aiw_queue_wait that takes the completion -- so it must be
+ * quick (count, enqueue; never block or wait on a call), must not call
+ * into libaiw for the same call, and may run on several threads at once.
+ *
+ * aiw_client_options_set_stats_hook: sets it (NULL clears); `userdata` is
+ * passed through and must outlive the client.
+ */
+typedef void (*aiw_stats_fn)(const aiw_call_stats *stats, void *userdata);
+AIW_API aiw_code aiw_client_options_set_stats_hook(aiw_client_options *opts, aiw_stats_fn fn, void *userdata);
 
 #ifdef __cplusplus
 }

@@ -39,11 +39,10 @@ struct aiw_async {
   aiw_call call; /* the engine's batch tags point into it */
   aiw_queue *queue;
   void *tag;
-  aiw_code code;    /* the RESULT's */
+  aiw_code code; /* the RESULT's */
   aiw_error error;
-  aiw_code lib_rc;  /* the first failure the library itself saw (decode) */
-  int have_headers; /* headers copied (at the first message, or the end) */
-  aiw_md_copy headers, trailers;
+  aiw_code lib_rc;        /* the first failure the library itself saw (decode) */
+  aiw_response_info info; /* headers (at the first message), the rest at the end */
   aiw_completion result;
   aiw_completion message;
 };
@@ -103,9 +102,10 @@ aiw_code aiw__async_start(aiw_client *client, const aiw_method *method, int stre
     free(a);
     return aiw__fail(err, AIW_CANCELLED, -1, "the queue is shut down");
   }
-  aiw_code rc = aiw__call_start(&a->call, client, method, streaming, request, opts, queue->cq, err);
+  aiw_code rc = aiw__call_start(&a->call, client, method, streaming, request, opts, &a->info, queue->cq, err);
   if (rc != AIW_OK) {
     /* Nothing is outstanding when a start fails. */
+    aiw__call_report(&a->call, rc);
     aiw__call_release(&a->call);
     call_ended(queue);
     free(a->call.own_path);
@@ -117,19 +117,10 @@ aiw_code aiw__async_start(aiw_client *client, const aiw_method *method, int stre
 }
 
 /* The RESULT of a finished call: its outcome, then the call is released
- * (the completion keeps only the response). */
-/* Keeps the call's headers (once) and, at the end, its trailers. */
-static int keep_metadata(aiw_async *a, int trailers) {
-  if (!a->have_headers) {
-    if (!aiw__md_copy(&a->headers, &a->call.recv_initial_md)) return 0;
-    a->have_headers = 1;
-  }
-  return !trailers || aiw__md_copy(&a->trailers, &a->call.recv_trailing_md);
-}
-
+ * (the completion keeps only the response and the response info). */
 static aiw_completion *finish(aiw_async *a) {
   aiw_call *c = &a->call;
-  if (!keep_metadata(a, 1) && a->lib_rc == AIW_OK) {
+  if (!aiw__call_keep_end(c) && a->lib_rc == AIW_OK) {
     a->lib_rc = aiw__fail(&a->error, AIW_OUT_OF_MEMORY, -1, "out of memory copying the response metadata");
   }
   if (a->lib_rc != AIW_OK) {
@@ -142,6 +133,7 @@ static aiw_completion *finish(aiw_async *a) {
     a->code = aiw__call_raw_outcome(c, &a->result.bytes, &a->error);
     a->result.has_bytes = a->code == AIW_OK;
   }
+  aiw__call_report(c, a->code);
   aiw__call_release(c);
   call_ended(a->queue);
   return &a->result;
@@ -157,7 +149,7 @@ static aiw_completion *message(aiw_async *a) {
     c->recv_buffer = NULL;
     return NULL;
   }
-  if (!keep_metadata(a, 0)) {
+  if (!aiw__call_keep_headers(c)) {
     a->lib_rc = aiw__fail(&a->error, AIW_OUT_OF_MEMORY, -1, "out of memory copying the response metadata");
     aiw__call_cancel(c, AIW_CANCEL_DECODE);
     AIW_BYTE_BUFFER_DESTROY(c->recv_buffer);
@@ -170,7 +162,7 @@ static aiw_completion *message(aiw_async *a) {
   } else {
     int got = aiw__call_take_bytes(c, &a->message.bytes, &a->error);
     if (got < 0) {
-      a->lib_rc = AIW_INTERNAL;
+      a->lib_rc = got == -2 ? AIW_RESOURCE_EXHAUSTED : AIW_INTERNAL;
       return NULL;
     }
     a->message.has_bytes = 1;
@@ -215,15 +207,11 @@ aiw_queue_result aiw_queue_wait(aiw_queue *queue, int64_t timeout_ms, aiw_comple
 
 aiw_code aiw_queue_next(aiw_queue *queue, int64_t timeout_ms, aiw_completion **out) {
   switch (aiw_queue_wait(queue, timeout_ms, out)) {
-  case AIW_QUEUE_COMPLETION:
-    return AIW_OK;
-  case AIW_QUEUE_SHUTDOWN:
-    return AIW_CANCELLED;
-  case AIW_QUEUE_TIMEOUT:
-    return AIW_DEADLINE_EXCEEDED;
+  case AIW_QUEUE_COMPLETION: return AIW_OK;
+  case AIW_QUEUE_SHUTDOWN: return AIW_CANCELLED;
+  case AIW_QUEUE_TIMEOUT: return AIW_DEADLINE_EXCEEDED;
   case AIW_QUEUE_INVALID:
-  default:
-    return AIW_INVALID_ARGUMENT;
+  default: return AIW_INVALID_ARGUMENT;
   }
 }
 
@@ -303,31 +291,22 @@ void aiw_completion_free(aiw_completion *c) {
     return;
   }
   if (a->call.own_path) free(a->call.own_path);
-  aiw__md_free(&a->headers);
-  aiw__md_free(&a->trailers);
+  aiw__info_clear(&a->info);
   free(a);
 }
 
-/* The headers or trailers a completion can show (none yet: NULL). */
-static const aiw_md_copy *metadata_of(const aiw_completion *c, int trailing) {
-  if (!c) return NULL;
-  const aiw_async *a = c->owner;
-  if (trailing) return c->is_message ? NULL : &a->trailers;
-  return a->have_headers ? &a->headers : NULL;
-}
+/* The response info a completion can show: a MESSAGE completion shows
+ * the headers only (the trailers are not there yet). */
+const aiw_response_info *aiw_completion_response_info(const aiw_completion *c) { return c ? &c->owner->info : NULL; }
 
 size_t aiw_completion_metadata_count(const aiw_completion *c, int trailing) {
-  const aiw_md_copy *md = metadata_of(c, trailing);
-  return md ? md->n : 0;
+  return aiw_response_info_metadata_count(aiw_completion_response_info(c), trailing);
 }
 
 const char *aiw_completion_metadata_key(const aiw_completion *c, int trailing, size_t i) {
-  const aiw_md_copy *md = metadata_of(c, trailing);
-  return md && i < md->n ? md->entries[i].key : NULL;
+  return aiw_response_info_metadata_key(aiw_completion_response_info(c), trailing, i);
 }
 
 const void *aiw_completion_metadata_value(const aiw_completion *c, int trailing, size_t i, size_t *len) {
-  const aiw_md_copy *md = metadata_of(c, trailing);
-  if (len) *len = md && i < md->n ? md->entries[i].value_len : 0;
-  return md && i < md->n ? md->entries[i].value : NULL;
+  return aiw_response_info_metadata_value(aiw_completion_response_info(c), trailing, i, len);
 }

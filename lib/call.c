@@ -12,13 +12,18 @@
 
 #include "internal.h"
 
-#define UNARY(id, rpc, type, lower)                                                                               \
-  [id] = {"/ai_service.AiWorker/" rpc, rpc, &ai_service__##lower##__descriptor, 0, id,                              \
-          offsetof(AiService__##type, success), offsetof(AiService__##type, error)}
+#define UNARY(id, rpc, type, lower)                                                                                    \
+  [id] = {"/ai_service.AiWorker/" rpc,                                                                                 \
+          rpc,                                                                                                         \
+          &ai_service__##lower##__descriptor,                                                                          \
+          0,                                                                                                           \
+          id,                                                                                                          \
+          offsetof(AiService__##type, success),                                                                        \
+          offsetof(AiService__##type, error)}
 const aiw_method aiw__methods[AIW_METHOD_COUNT] = {
     UNARY(AIW_METHOD_PROCESS_ASSET, "ProcessAsset", ProcessStatus, process_status),
-    [AIW_METHOD_CHAT_STREAM] = {"/ai_service.AiWorker/ChatStream", "ChatStream",
-                                &ai_service__chat_response__descriptor, 1, AIW_METHOD_CHAT_STREAM, 0, 0},
+    [AIW_METHOD_CHAT_STREAM] = {"/ai_service.AiWorker/ChatStream", "ChatStream", &ai_service__chat_response__descriptor,
+                                1, AIW_METHOD_CHAT_STREAM, 0, 0},
     UNARY(AIW_METHOD_GET_EMBEDDING, "GetEmbedding", EmbeddingResponse, embedding_response),
     UNARY(AIW_METHOD_VECTOR_SEARCH, "VectorSearch", SearchResponse, search_response),
 };
@@ -43,6 +48,34 @@ aiw_code aiw__method_for_path(aiw_method *m, const char *path, int streaming, ai
   return AIW_OK;
 }
 
+static int64_t monotonic_ns(void) {
+  gpr_timespec t = gpr_now(GPR_CLOCK_MONOTONIC);
+  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Calls the client's stats hook about `c`. */
+static void report(aiw_call *c, int first_message, aiw_code code) {
+  void *userdata;
+  aiw_stats_fn fn = aiw__client_stats_hook(c->client, &userdata);
+  if (!fn) return;
+  aiw_call_stats st = {sizeof st,         c->method->path,     first_message, code,
+                       c->start_ns,       monotonic_ns(),      c->bytes_sent, c->messages_sent,
+                       c->bytes_received, c->messages_received};
+  fn(&st, userdata);
+}
+
+void aiw__call_report(aiw_call *c, aiw_code code) {
+  if (c->reported || !c->client) return;
+  c->reported = 1;
+  report(c, 0, code);
+}
+
+/* One more message received (its size): counted, and a stream's first one reported. */
+static void count_received(aiw_call *c, size_t len) {
+  c->bytes_received += len;
+  if (++c->messages_received == 1 && c->streaming) report(c, 1, AIW_OK);
+}
+
 static grpc_byte_buffer *pack_request(const aiw_request *request, size_t size) {
   grpc_slice slice;
   if (request->message) {
@@ -61,17 +94,42 @@ static gpr_timespec deadline_of(const aiw_call_options *opts) {
   return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(opts->timeout_ms, GPR_TIMESPAN));
 }
 
-static int build_metadata(aiw_call *c, const aiw_call_options *opts) {
-  if (!opts || opts->n_metadata == 0) return 1;
-  c->send_md = calloc(opts->n_metadata, sizeof *c->send_md);
-  if (!c->send_md) return 0;
-  /* Copied: an asynchronous call outlives the options it was started with. */
-  for (size_t i = 0; i < opts->n_metadata; i++) {
-    c->send_md[i].key = grpc_slice_from_copied_buffer(opts->metadata[i].key, opts->metadata[i].key_len);
-    c->send_md[i].value = grpc_slice_from_copied_buffer(opts->metadata[i].value, opts->metadata[i].value_len);
+/* gRPC's per-call compression request: its compression filter reads it
+ * from the initial metadata (and removes it before sending). */
+#define ENCODING_REQUEST_KEY "grpc-internal-encoding-request"
+
+static aiw_code build_metadata(aiw_call *c, const aiw_call_options *opts, aiw_error *err) {
+  if (opts && opts->compression) {
+    aiw_code rc = aiw__client_check_compression(c->client, opts->compression - 1, err);
+    if (rc != AIW_OK) return rc;
   }
-  c->n_send_md = opts->n_metadata;
-  return 1;
+  char *authorization = NULL;
+  aiw_code rc = aiw__client_authorization(c->client, c->method->path, &authorization, err);
+  if (rc != AIW_OK) return rc;
+  size_t n = (opts ? opts->n_metadata : 0) + (authorization != NULL) + (opts && opts->compression);
+  if (n == 0) return AIW_OK;
+  c->send_md = calloc(n, sizeof *c->send_md);
+  if (!c->send_md) {
+    free(authorization);
+    return aiw__fail(err, AIW_OUT_OF_MEMORY, -1, "out of memory");
+  }
+  /* Copied: an asynchronous call outlives the options it was started with. */
+  size_t k = 0;
+  for (size_t i = 0; opts && i < opts->n_metadata; i++, k++) {
+    c->send_md[k].key = grpc_slice_from_copied_buffer(opts->metadata[i].key, opts->metadata[i].key_len);
+    c->send_md[k].value = grpc_slice_from_copied_buffer(opts->metadata[i].value, opts->metadata[i].value_len);
+  }
+  if (authorization) {
+    c->send_md[k].key = grpc_slice_from_static_string("authorization");
+    c->send_md[k++].value = grpc_slice_from_copied_string(authorization);
+    free(authorization);
+  }
+  if (opts && opts->compression) {
+    c->send_md[k].key = grpc_slice_from_static_string(ENCODING_REQUEST_KEY);
+    c->send_md[k++].value = grpc_slice_from_static_string(aiw__compression_name(opts->compression - 1));
+  }
+  c->n_send_md = k;
+  return AIW_OK;
 }
 
 /* Starts one batch; on failure cancels the call (whatever was started
@@ -124,10 +182,11 @@ static aiw_code start_batches(aiw_call *c, const aiw_call_options *opts, aiw_err
 }
 
 aiw_code aiw__call_start(aiw_call *c, aiw_client *client, const aiw_method *method, int streaming,
-                         const aiw_request *request, const aiw_call_options *opts, grpc_completion_queue *cq,
-                         aiw_error *err) {
+                         const aiw_request *request, const aiw_call_options *opts, aiw_response_info *info,
+                         grpc_completion_queue *cq, aiw_error *err) {
   memset(c, 0, sizeof *c);
   c->client = client;
+  c->info = info;
   c->method = method;
   if (!method->response) { /* raw: its method lives in the call */
     c->own_method = *method;
@@ -139,6 +198,7 @@ aiw_code aiw__call_start(aiw_call *c, aiw_client *client, const aiw_method *meth
   }
   c->streaming = streaming;
   c->cq = cq;
+  c->start_ns = monotonic_ns();
   c->unary_tag = (aiw_batch_tag){AIW_BATCH_UNARY, c};
   c->recv_tag = (aiw_batch_tag){AIW_BATCH_RECV, c};
   c->status_tag = (aiw_batch_tag){AIW_BATCH_STATUS, c};
@@ -153,15 +213,17 @@ aiw_code aiw__call_start(aiw_call *c, aiw_client *client, const aiw_method *meth
   if (max_send && size > max_send)
     return aiw__fail(err, AIW_RESOURCE_EXHAUSTED, -1,
                      "request of %zu bytes is larger than the client's max send size (%zu bytes)", size, max_send);
-  if (!build_metadata(c, opts)) return aiw__fail(err, AIW_OUT_OF_MEMORY, -1, "out of memory");
+  aiw_code rc = build_metadata(c, opts, err);
+  if (rc != AIW_OK) return rc;
+  c->max_receive = opts ? opts->max_receive_size : 0;
   c->send_buffer = pack_request(request, size);
 
   c->deadline = deadline_of(opts);
   grpc_channel *channel = aiw__client_channel(client);
   if (c->method->index >= 0) {
-    c->call = grpc_channel_create_registered_call(channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
-                                                  aiw__client_registered_method(client, c->method->index),
-                                                  c->deadline, NULL);
+    c->call =
+        grpc_channel_create_registered_call(channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+                                            aiw__client_registered_method(client, c->method->index), c->deadline, NULL);
   } else {
     grpc_slice path = grpc_slice_from_static_string(c->method->path);
     c->call = grpc_channel_create_call(channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq, path, NULL, c->deadline, NULL);
@@ -177,13 +239,17 @@ aiw_code aiw__call_start(aiw_call *c, aiw_client *client, const aiw_method *meth
       return aiw__fail(err, AIW_CANCELLED, -1, "cancelled by its cancel token before it started");
     c->token = opts->token;
   }
-  return start_batches(c, opts, err);
+  /* Counted before the hand-over (after it `c` may be another thread's). */
+  c->bytes_sent = size;
+  c->messages_sent = 1;
+  rc = start_batches(c, opts, err);
+  if (rc != AIW_OK) c->bytes_sent = c->messages_sent = 0;
+  return rc;
 }
 
 static void note_status(aiw_call *c) {
   c->finished = 1;
-  if (c->status == GRPC_STATUS_DEADLINE_EXCEEDED &&
-      gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), c->deadline) >= 0)
+  if (c->status == GRPC_STATUS_DEADLINE_EXCEEDED && gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), c->deadline) >= 0)
     c->deadline_expired = 1;
 }
 
@@ -200,9 +266,7 @@ void aiw__call_on_event(aiw_call *c, aiw_batch_tag *tag, int success) {
       c->natural_end = atomic_load(&c->cancel_reason) == AIW_CANCEL_NONE;
     }
     break;
-  case AIW_BATCH_STATUS:
-    note_status(c);
-    break;
+  case AIW_BATCH_STATUS: note_status(c); break;
   }
 }
 
@@ -246,11 +310,25 @@ void aiw__call_cancel(aiw_call *c, aiw_cancel_reason reason) {
   if (c->call) grpc_call_cancel(c->call, NULL);
 }
 
+/* A received message over the call's own limit: dropped, the call
+ * cancelled, RESOURCE_EXHAUSTED (as gRPC says for the channel's limit). */
+static int too_large(aiw_call *c, grpc_byte_buffer *bb, aiw_error *err) {
+  size_t len = grpc_byte_buffer_length(bb);
+  if (!c->max_receive || len <= c->max_receive) return 0;
+  AIW_BYTE_BUFFER_DESTROY(bb);
+  aiw__call_cancel(c, AIW_CANCEL_DECODE);
+  aiw__fail(err, AIW_RESOURCE_EXHAUSTED, -1,
+            "received message larger than the call's max receive size (%zu vs. %zu bytes)", len, c->max_receive);
+  return 1;
+}
+
 aiw_code aiw__call_take_message(aiw_call *c, ProtobufCMessage **out, aiw_error *err) {
   *out = NULL;
   grpc_byte_buffer *bb = c->recv_buffer;
   c->recv_buffer = NULL;
   if (!bb) return aiw__ok(err);
+  count_received(c, grpc_byte_buffer_length(bb));
+  if (too_large(c, bb, err)) return AIW_RESOURCE_EXHAUSTED;
 
   grpc_byte_buffer_reader reader;
   if (!grpc_byte_buffer_reader_init(&reader, bb)) {
@@ -293,6 +371,8 @@ int aiw__call_take_bytes(aiw_call *c, grpc_slice *out, aiw_error *err) {
   grpc_byte_buffer *bb = c->recv_buffer;
   c->recv_buffer = NULL;
   if (!bb) return 0;
+  count_received(c, grpc_byte_buffer_length(bb));
+  if (too_large(c, bb, err)) return -2;
   grpc_byte_buffer_reader reader;
   if (!grpc_byte_buffer_reader_init(&reader, bb)) {
     AIW_BYTE_BUFFER_DESTROY(bb);
@@ -363,9 +443,8 @@ aiw_code aiw__call_raw_outcome(aiw_call *c, grpc_slice *out, aiw_error *err) {
   aiw_code rc = aiw__call_result(c, err);
   if (rc != AIW_OK) return rc;
   int got = aiw__call_take_bytes(c, out, err);
-  if (got < 0) return AIW_INTERNAL;
-  if (got == 0)
-    return aiw__fail(err, AIW_INTERNAL, 0, "the service ended the call with OK but sent no response");
+  if (got < 0) return got == -2 ? AIW_RESOURCE_EXHAUSTED : AIW_INTERNAL;
+  if (got == 0) return aiw__fail(err, AIW_INTERNAL, 0, "the service ended the call with OK but sent no response");
   return aiw__ok(err);
 }
 
@@ -374,8 +453,8 @@ aiw_code aiw__call_unary_outcome(aiw_call *c, ProtobufCMessage **out, aiw_error 
   aiw_code rc = aiw__call_result(c, err);
   if (rc == AIW_OK) rc = aiw__call_take_message(c, out, err);
   if (rc == AIW_OK && !*out)
-    rc = aiw__fail(err, AIW_INTERNAL, 0, "the service ended the call with OK but sent no %s",
-                   c->method->response->name);
+    rc =
+        aiw__fail(err, AIW_INTERNAL, 0, "the service ended the call with OK but sent no %s", c->method->response->name);
   if (rc == AIW_OK) rc = aiw__service_result(c->method, *out, err);
   return rc;
 }

@@ -1,6 +1,7 @@
 /* call_options.c -- per-call options: deadline, metadata, wait-for-ready,
  * cancel token. Metadata is validated here, once, so that a call never
  * sends a header gRPC would refuse. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,9 +44,9 @@ void aiw_call_options_clear_metadata(aiw_call_options *opts) {
 }
 
 /* Headers that HTTP/2 or gRPC itself owns. */
-static const char *const reserved_keys[] = {"content-type", "te",         "user-agent",      "host",
-                                            "connection",   "upgrade",    "transfer-encoding", "keep-alive",
-                                            "proxy-connection", "content-length"};
+static const char *const reserved_keys[] = {
+    "content-type",      "te",         "user-agent",       "host",          "connection", "upgrade",
+    "transfer-encoding", "keep-alive", "proxy-connection", "content-length"};
 
 static aiw_code check_key(const char *key, int binary, aiw_error *err) {
   if (!key) return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "metadata key is NULL");
@@ -55,8 +56,7 @@ static aiw_code check_key(const char *key, int binary, aiw_error *err) {
     char c = key[i];
     if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
       return aiw__fail(err, AIW_INVALID_ARGUMENT, -1,
-                       "metadata key \"%.64s\": character %zu is not one of [a-z0-9._-] (keys are lower case)", key,
-                       i);
+                       "metadata key \"%.64s\": character %zu is not one of [a-z0-9._-] (keys are lower case)", key, i);
   }
   if (strncmp(key, "grpc-", 5) == 0)
     return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "metadata key \"%.64s\": the grpc- prefix is reserved", key);
@@ -96,8 +96,7 @@ static aiw_code append_entry(aiw_call_options *opts, const char *key, const void
   return aiw__ok(err);
 }
 
-aiw_code aiw_call_options_add_metadata(aiw_call_options *opts, const char *key, const char *value,
-                                       aiw_error *err) {
+aiw_code aiw_call_options_add_metadata(aiw_call_options *opts, const char *key, const char *value, aiw_error *err) {
   if (!opts) return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "call options are NULL");
   aiw_code rc = check_key(key, 0, err);
   if (rc != AIW_OK) return rc;
@@ -121,4 +120,24 @@ aiw_code aiw_call_options_add_metadata_bin(aiw_call_options *opts, const char *k
   if (rc != AIW_OK) return rc;
   if (!value && len) return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "metadata value of \"%.64s\" is NULL", key);
   return append_entry(opts, key, value, len, err);
+}
+
+/* ---- the production channel (since 1.2) ---------------------------------- */
+
+aiw_code aiw_call_options_set_compression(aiw_call_options *opts, const char *algorithm) {
+  if (!opts) return AIW_INVALID_ARGUMENT;
+  if (!algorithm) {
+    opts->compression = 0;
+    return AIW_OK;
+  }
+  int alg = aiw__compression_parse(algorithm);
+  if (alg < 0) return AIW_INVALID_ARGUMENT;
+  opts->compression = alg + 1;
+  return AIW_OK;
+}
+
+aiw_code aiw_call_options_set_max_receive_size(aiw_call_options *opts, size_t bytes) {
+  if (!opts || bytes > INT32_MAX) return AIW_INVALID_ARGUMENT;
+  opts->max_receive_size = bytes;
+  return AIW_OK;
 }

@@ -121,8 +121,8 @@ aiw_code aiw_chat_stream_start(aiw_client *client, const aiw_chat_request *req, 
   aiw_code rc = aiw__check_rpc_args(client, req, "aiw_chat_stream_start", err);
   if (rc != AIW_OK) return rc;
   if (!req->msg.query[0]) return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "ChatRequest.query is required");
-  return aiw__async_start(client, &aiw__methods[AIW_METHOD_CHAT_STREAM], 1,
-                          &(aiw_request){&req->msg.base, NULL, 0}, opts, queue, tag, err);
+  return aiw__async_start(client, &aiw__methods[AIW_METHOD_CHAT_STREAM], 1, &(aiw_request){&req->msg.base, NULL, 0},
+                          opts, queue, tag, err);
 }
 
 void aiw_chat_response_free(aiw_chat_response *chunk) {
@@ -131,9 +131,7 @@ void aiw_chat_response_free(aiw_chat_response *chunk) {
 
 #define CHUNK(c) ((const AiService__ChatResponse *)(c))
 
-const char *aiw_chat_response_chunk(const aiw_chat_response *c) {
-  return c && CHUNK(c)->chunk ? CHUNK(c)->chunk : "";
-}
+const char *aiw_chat_response_chunk(const aiw_chat_response *c) { return c && CHUNK(c)->chunk ? CHUNK(c)->chunk : ""; }
 const char *aiw_chat_response_chunk_with_len(const aiw_chat_response *c, size_t *len) {
   return aiw__string_with_len(c ? CHUNK(c)->chunk : NULL, len);
 }

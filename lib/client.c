@@ -1,8 +1,10 @@
 /* client.c -- a client over one gRPC channel, and the registry of the calls
  * running through it (so that aiw_client_close can cancel them). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <grpc/compression.h>
 #include <grpc/grpc_security.h>
 
 #include "internal.h"
@@ -13,7 +15,16 @@ struct aiw_client {
   void *registered[AIW_METHOD_COUNT]; /* grpc_channel_register_call handles */
   size_t max_send;                    /* 0: unlimited */
   aiw_call_set calls;                 /* cancelled = closed */
+  int retries;                        /* a retry policy is configured */
+  char *bearer_token;                 /* static credentials, or NULL */
+  aiw_token_fn token_fn;              /* ... or a callback per call */
+  void *token_userdata;
+  aiw_stats_fn stats_fn; /* the stats hook, or NULL */
+  void *stats_userdata;
 };
+
+/* The longest service config the library builds itself (typed helpers). */
+#define BUILT_CONFIG_SIZE 512
 
 static grpc_channel_credentials *make_credentials(const aiw_client_options *opts) {
   if (!opts || !opts->use_tls) return grpc_insecure_credentials_create();
@@ -50,10 +61,14 @@ static int port_ok(const char *addr, size_t len) {
 static int target_ports_ok(const char *target) {
   const char *list = target;
   int several = 0;
-  if (strncmp(target, "dns:///", 7) == 0) list = target + 7;
-  else if (strncmp(target, "dns:", 4) == 0) list = target + 4;
-  else if (strncmp(target, "ipv4:", 5) == 0 || strncmp(target, "ipv6:", 5) == 0) list = target + 5, several = 1;
-  else if (strchr(target, '/') || strncmp(target, "unix:", 5) == 0) return 1; /* other schemes: theirs */
+  if (strncmp(target, "dns:///", 7) == 0)
+    list = target + 7;
+  else if (strncmp(target, "dns:", 4) == 0)
+    list = target + 4;
+  else if (strncmp(target, "ipv4:", 5) == 0 || strncmp(target, "ipv6:", 5) == 0)
+    list = target + 5, several = 1;
+  else if (strchr(target, '/') || strncmp(target, "unix:", 5) == 0)
+    return 1; /* other schemes: theirs */
   for (;;) {
     const char *comma = several ? strchr(list, ',') : NULL;
     size_t len = comma ? (size_t)(comma - list) : strlen(list);
@@ -61,6 +76,46 @@ static int target_ports_ok(const char *target) {
     if (!comma) return 1;
     list = comma + 1;
   }
+}
+
+/* gRPC 1.51's retry filter resends a compressed message it retries with its
+ * compressed bytes but flagged uncompressed: the server cannot decode it
+ * (INTERNAL "Exception deserializing request!"). Refused, not risked. */
+#define RETRY_COMPRESSION_BUG                                                                                          \
+  "gRPC 1.51 corrupts a compressed request that it retries: use compression or a retry policy, not both"
+
+/* 1 when the options configure retries (the typed policy, or a
+ * retryPolicy / hedgingPolicy in the service config). */
+static int has_retries(const aiw_client_options *opts) {
+  return opts->retry_max_attempts || (opts->service_config && (strstr(opts->service_config, "\"retryPolicy\"") ||
+                                                               strstr(opts->service_config, "\"hedgingPolicy\"")));
+}
+
+/* Refuses what gRPC would silently ignore or abort on, with a reason. */
+static aiw_code check_production_options(const aiw_client_options *opts, aiw_error *err) {
+  if (!opts) return AIW_OK;
+  char reason[AIW_ERROR_MESSAGE_SIZE];
+  if (opts->service_config && opts->retry_max_attempts)
+    return aiw__fail(err, AIW_INVALID_ARGUMENT, -1,
+                     "aiw_client_new: a service config and a typed retry policy are both set; "
+                     "put the retryPolicy in the service config");
+  if (opts->service_config && !aiw__service_config_check(opts->service_config, reason, sizeof reason))
+    return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "aiw_client_new: invalid service config: %s", reason);
+  if (opts->lb_policy) {
+    char probe[300];
+    int len = snprintf(probe, sizeof probe, "{\"loadBalancingConfig\":[{\"%s\":{}}]}", opts->lb_policy);
+    if (len < 0 || (size_t)len >= sizeof probe || strpbrk(opts->lb_policy, "\"\\") ||
+        !aiw__service_config_check(probe, reason, sizeof reason))
+      return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "aiw_client_new: unknown load-balancing policy \"%.64s\"",
+                       opts->lb_policy);
+  }
+  if (opts->compression != GRPC_COMPRESS_NONE && has_retries(opts))
+    return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "aiw_client_new: %s", RETRY_COMPRESSION_BUG);
+  if ((opts->bearer_token || opts->token_fn) && !opts->use_tls && !opts->allow_insecure_credentials)
+    return aiw__fail(err, AIW_INVALID_ARGUMENT, -1,
+                     "aiw_client_new: refusing to send a bearer token over plaintext; use TLS "
+                     "(aiw_client_options_set_tls) or allow it with aiw_client_options_allow_insecure_credentials");
+  return AIW_OK;
 }
 
 aiw_code aiw_client_new(const char *target, const aiw_client_options *opts, aiw_client **out, aiw_error *err) {
@@ -80,20 +135,67 @@ aiw_code aiw_client_new(const char *target, const aiw_client_options *opts, aiw_
     return aiw__fail(err, AIW_OUT_OF_MEMORY, -1, "out of memory");
   }
   c->max_send = opts ? opts->max_send_size : 0;
+  aiw_code rc = check_production_options(opts, err);
+  if (rc == AIW_OK && opts && opts->bearer_token && !(c->bearer_token = strdup(opts->bearer_token)))
+    rc = aiw__fail(err, AIW_OUT_OF_MEMORY, -1, "out of memory");
+  char built_config[BUILT_CONFIG_SIZE];
+  const char *service_config = opts ? opts->service_config : NULL;
+  if (rc == AIW_OK && opts && opts->retry_max_attempts) {
+    snprintf(built_config, sizeof built_config,
+             "{\"methodConfig\":[{\"name\":[{}],\"retryPolicy\":{\"maxAttempts\":%d,"
+             "\"initialBackoff\":\"%lld.%03llds\",\"maxBackoff\":\"%lld.%03llds\",\"backoffMultiplier\":2,"
+             "\"retryableStatusCodes\":[\"UNAVAILABLE\"]}}]}",
+             opts->retry_max_attempts, (long long)(opts->retry_initial_backoff_ms / 1000),
+             (long long)(opts->retry_initial_backoff_ms % 1000), (long long)(opts->retry_max_backoff_ms / 1000),
+             (long long)(opts->retry_max_backoff_ms % 1000));
+    service_config = built_config;
+  }
+  if (rc != AIW_OK) {
+    aiw__call_set_destroy(&c->calls);
+    free(c->bearer_token);
+    free(c->target);
+    free(c);
+    return rc;
+  }
+  if (opts) {
+    c->retries = has_retries(opts);
+    c->token_fn = opts->token_fn;
+    c->token_userdata = opts->token_userdata;
+    c->stats_fn = opts->stats_fn;
+    c->stats_userdata = opts->stats_userdata;
+  }
   size_t max_receive = opts && opts->has_max_receive ? opts->max_receive_size : 4u * 1024 * 1024;
 
-  grpc_arg args[4];
+  grpc_arg args[20];
   size_t n = 0;
-  args[n++] = (grpc_arg){.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-                         .value.integer = max_receive ? (int)max_receive : -1};
-  args[n++] = (grpc_arg){.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
-                         .value.integer = c->max_send ? (int)c->max_send : -1};
-  if (opts && opts->user_agent)
-    args[n++] = (grpc_arg){.type = GRPC_ARG_STRING, .key = GRPC_ARG_PRIMARY_USER_AGENT_STRING,
-                           .value.string = opts->user_agent};
-  if (opts && opts->server_name)
-    args[n++] = (grpc_arg){.type = GRPC_ARG_STRING, .key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG,
-                           .value.string = opts->server_name};
+#define INT_ARG(k, v) (args[n++] = (grpc_arg){.type = GRPC_ARG_INTEGER, .key = (k), .value.integer = (int)(v)})
+#define STR_ARG(k, v) (args[n++] = (grpc_arg){.type = GRPC_ARG_STRING, .key = (k), .value.string = (v)})
+  INT_ARG(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, max_receive ? (int)max_receive : -1);
+  INT_ARG(GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, c->max_send ? (int)c->max_send : -1);
+  if (opts && opts->user_agent) STR_ARG(GRPC_ARG_PRIMARY_USER_AGENT_STRING, opts->user_agent);
+  if (opts && opts->server_name) STR_ARG(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, opts->server_name);
+  if (service_config) {
+    STR_ARG(GRPC_ARG_SERVICE_CONFIG, (char *)service_config);
+    /* This config applies, not one the resolver finds (dns TXT records). */
+    INT_ARG(GRPC_ARG_SERVICE_CONFIG_DISABLE_RESOLUTION, 1);
+  }
+  if (opts && opts->lb_policy) STR_ARG(GRPC_ARG_LB_POLICY_NAME, opts->lb_policy);
+  if (opts && opts->keepalive_time_ms) {
+    INT_ARG(GRPC_ARG_KEEPALIVE_TIME_MS, opts->keepalive_time_ms);
+    INT_ARG(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, opts->keepalive_timeout_ms);
+    INT_ARG(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, opts->keepalive_permit_without_calls);
+    /* gRPC stops pinging after 2 pings without data by default: a long
+     * silent stream would then go unwatched. Keep pinging. */
+    INT_ARG(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  }
+  if (opts && opts->backoff_initial_ms) INT_ARG(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, opts->backoff_initial_ms);
+  if (opts && opts->backoff_min_connect_ms) INT_ARG(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, opts->backoff_min_connect_ms);
+  if (opts && opts->backoff_max_ms) INT_ARG(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, opts->backoff_max_ms);
+  if (opts && opts->idle_timeout_ms) INT_ARG(GRPC_ARG_CLIENT_IDLE_TIMEOUT_MS, opts->idle_timeout_ms);
+  if (opts && opts->compression) INT_ARG(GRPC_COMPRESSION_CHANNEL_DEFAULT_ALGORITHM, opts->compression);
+  if (opts && opts->authority) STR_ARG(GRPC_ARG_DEFAULT_AUTHORITY, opts->authority);
+#undef INT_ARG
+#undef STR_ARG
   grpc_channel_args channel_args = {.num_args = n, .args = args};
 
   grpc_init();
@@ -101,6 +203,7 @@ aiw_code aiw_client_new(const char *target, const aiw_client_options *opts, aiw_
   if (!creds) {
     grpc_shutdown();
     aiw__call_set_destroy(&c->calls);
+    free(c->bearer_token);
     free(c->target);
     free(c);
     return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "aiw_client_new: could not create %s credentials",
@@ -124,6 +227,7 @@ void aiw_client_free(aiw_client *client) {
   if (!client) return;
   grpc_channel_destroy(client->channel);
   aiw__call_set_destroy(&client->calls);
+  free(client->bearer_token);
   free(client->target);
   free(client);
   grpc_shutdown();
@@ -133,3 +237,108 @@ grpc_channel *aiw__client_channel(aiw_client *client) { return client->channel; 
 void *aiw__client_registered_method(aiw_client *client, int method) { return client->registered[method]; }
 size_t aiw__client_max_send(const aiw_client *client) { return client->max_send; }
 aiw_call_set *aiw__client_calls(aiw_client *client) { return &client->calls; }
+
+/* ---- credentials ---------------------------------------------------------- */
+
+static char *bearer(const char *token, size_t len) {
+  char *v = malloc(len + 8);
+  if (!v) return NULL;
+  memcpy(v, "Bearer ", 7);
+  memcpy(v + 7, token, len);
+  v[len + 7] = '\0';
+  return v;
+}
+
+aiw_stats_fn aiw__client_stats_hook(const aiw_client *client, void **userdata) {
+  *userdata = client->stats_userdata;
+  return client->stats_fn;
+}
+
+aiw_code aiw__client_check_compression(const aiw_client *client, int algorithm, aiw_error *err) {
+  if (algorithm != GRPC_COMPRESS_NONE && client->retries)
+    return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "%s", RETRY_COMPRESSION_BUG);
+  return AIW_OK;
+}
+
+aiw_code aiw__client_authorization(aiw_client *client, const char *method, char **value, aiw_error *err) {
+  *value = NULL;
+  if (client->bearer_token) {
+    if (!(*value = bearer(client->bearer_token, strlen(client->bearer_token))))
+      return aiw__fail(err, AIW_OUT_OF_MEMORY, -1, "out of memory");
+    return AIW_OK;
+  }
+  if (!client->token_fn) return AIW_OK;
+  char small[512], *buf = small;
+  long len = client->token_fn(method, small, sizeof small, client->token_userdata);
+  if (len >= (long)sizeof small && len < (long)(64 * 1024)) {
+    if (!(buf = malloc((size_t)len + 1))) return aiw__fail(err, AIW_OUT_OF_MEMORY, -1, "out of memory");
+    long again = client->token_fn(method, buf, (size_t)len + 1, client->token_userdata);
+    len = again > len ? -2 : again; /* it grew between the two calls: refuse rather than cut */
+  } else if (len >= (long)sizeof small) {
+    len = -3;
+  }
+  aiw_code rc = AIW_OK;
+  if (len < 0)
+    rc = aiw__fail(err, AIW_UNAUTHENTICATED, -1,
+                   len == -3 ? "the token callback returned a token of 64 KiB or more"
+                             : "the token callback failed; the call was not sent");
+  else if (!aiw__token_printable(buf, (size_t)len))
+    rc = aiw__fail(err, AIW_UNAUTHENTICATED, -1, "the token callback returned a token that is not printable ASCII");
+  else if (len > 0 && !(*value = bearer(buf, (size_t)len)))
+    rc = aiw__fail(err, AIW_OUT_OF_MEMORY, -1, "out of memory");
+  if (buf != small) free(buf);
+  return rc;
+}
+
+/* ---- connectivity ---------------------------------------------------------- */
+
+aiw_connectivity_state aiw_client_get_state(aiw_client *client, int try_to_connect) {
+  if (!client || aiw__call_set_cancelled(&client->calls)) return AIW_STATE_SHUTDOWN;
+  return (aiw_connectivity_state)grpc_channel_check_connectivity_state(client->channel, try_to_connect != 0);
+}
+
+/* How long one watch may last, so that a wait sees aiw_client_close. */
+#define WATCH_SLICE_MS 200
+
+int aiw_client_wait_for_state_change(aiw_client *client, aiw_connectivity_state last, int64_t timeout_ms) {
+  if (!client || aiw__in_callback()) return 0;
+  if (aiw__call_set_cancelled(&client->calls)) return last != AIW_STATE_SHUTDOWN; /* closed: SHUTDOWN for good */
+  if (aiw_client_get_state(client, 0) != last) return 1;
+  gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC);
+  gpr_timespec end = timeout_ms < 0 ? gpr_inf_future(GPR_CLOCK_MONOTONIC)
+                                    : gpr_time_add(now, gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
+  grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+  int changed = 0;
+  char tag; /* its address names the watch */
+  for (;;) {
+    gpr_timespec slice = gpr_time_add(now, gpr_time_from_millis(WATCH_SLICE_MS, GPR_TIMESPAN));
+    if (gpr_time_cmp(slice, end) > 0) slice = end;
+    grpc_channel_watch_connectivity_state(client->channel, (grpc_connectivity_state)last, slice, cq, &tag);
+    grpc_event ev = grpc_completion_queue_pluck(cq, &tag, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+    if (ev.type == GRPC_OP_COMPLETE && ev.success) {
+      changed = 1;
+      break;
+    }
+    if (aiw__call_set_cancelled(&client->calls)) { /* closed: now SHUTDOWN */
+      changed = last != AIW_STATE_SHUTDOWN;
+      break;
+    }
+    now = gpr_now(GPR_CLOCK_MONOTONIC);
+    if (gpr_time_cmp(now, end) >= 0) break;
+  }
+  /* Every watch's event was taken: nothing is pending on the queue. */
+  grpc_completion_queue_shutdown(cq);
+  grpc_completion_queue_destroy(cq);
+  return changed;
+}
+
+const char *aiw_connectivity_state_name(aiw_connectivity_state state) {
+  switch (state) {
+  case AIW_STATE_IDLE: return "IDLE";
+  case AIW_STATE_CONNECTING: return "CONNECTING";
+  case AIW_STATE_READY: return "READY";
+  case AIW_STATE_TRANSIENT_FAILURE: return "TRANSIENT_FAILURE";
+  case AIW_STATE_SHUTDOWN: return "SHUTDOWN";
+  }
+  return "UNKNOWN";
+}

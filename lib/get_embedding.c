@@ -87,7 +87,8 @@ aiw_code aiw_get_embedding(aiw_client *client, const aiw_embedding_request *req,
   if (rc == AIW_OK) rc = check_request(req, err);
   if (rc != AIW_OK) return rc;
   ProtobufCMessage *msg;
-  rc = aiw__blocking_unary(client, &aiw__methods[AIW_METHOD_GET_EMBEDDING], &(aiw_request){&req->msg.base, NULL, 0}, opts, &msg, NULL, err);
+  rc = aiw__blocking_unary(client, &aiw__methods[AIW_METHOD_GET_EMBEDDING], &(aiw_request){&req->msg.base, NULL, 0},
+                           opts, &msg, NULL, err);
   *out = (aiw_embedding_response *)msg;
   return rc;
 }
@@ -97,7 +98,8 @@ aiw_code aiw_get_embedding_start(aiw_client *client, const aiw_embedding_request
   aiw_code rc = aiw__check_rpc_args(client, req, "aiw_get_embedding_start", err);
   if (rc == AIW_OK) rc = check_request(req, err);
   if (rc != AIW_OK) return rc;
-  return aiw__async_start(client, &aiw__methods[AIW_METHOD_GET_EMBEDDING], 0, &(aiw_request){&req->msg.base, NULL, 0}, opts, queue, tag, err);
+  return aiw__async_start(client, &aiw__methods[AIW_METHOD_GET_EMBEDDING], 0, &(aiw_request){&req->msg.base, NULL, 0},
+                          opts, queue, tag, err);
 }
 
 #define RESP(r) ((const AiService__EmbeddingResponse *)(r))

@@ -21,6 +21,8 @@
 
 #include "aiw.h"
 #include "ai_service.pb-c.h"
+#include "health.pb-c.h"
+#include "rpc_status.pb-c.h"
 
 /* ---- allocation failure injection (torture.c) ---------------------------- */
 
@@ -64,27 +66,27 @@ void __tsan_release(void *addr);
  * refcount TSan does not see. Release and acquire on the refcount before
  * each unref orders every reader before the free, as shared_ptr's own
  * annotations do. */
-#define AIW_SLICE_UNREF(s)                                                                                         \
-  do {                                                                                                             \
-    grpc_slice aiw_s_ = (s);                                                                                       \
-    if (aiw_s_.refcount) {                                                                                         \
-      __tsan_release((void *)aiw_s_.refcount);                                                                     \
-      __tsan_acquire((void *)aiw_s_.refcount);                                                                     \
-    }                                                                                                              \
-    grpc_slice_unref(aiw_s_);                                                                                      \
+#define AIW_SLICE_UNREF(s)                                                                                             \
+  do {                                                                                                                 \
+    grpc_slice aiw_s_ = (s);                                                                                           \
+    if (aiw_s_.refcount) {                                                                                             \
+      __tsan_release((void *)aiw_s_.refcount);                                                                         \
+      __tsan_acquire((void *)aiw_s_.refcount);                                                                         \
+    }                                                                                                                  \
+    grpc_slice_unref(aiw_s_);                                                                                          \
   } while (0)
 /* The same for every slice of a received byte buffer, before it is destroyed. */
-#define AIW_BYTE_BUFFER_DESTROY(bb)                                                                                \
-  do {                                                                                                             \
-    grpc_byte_buffer *aiw_bb_ = (bb);                                                                              \
-    for (size_t aiw_i_ = 0; aiw_i_ < aiw_bb_->data.raw.slice_buffer.count; aiw_i_++) {                             \
-      void *aiw_r_ = (void *)aiw_bb_->data.raw.slice_buffer.slices[aiw_i_].refcount;                               \
-      if (aiw_r_) {                                                                                                \
-        __tsan_release(aiw_r_);                                                                                    \
-        __tsan_acquire(aiw_r_);                                                                                    \
-      }                                                                                                            \
-    }                                                                                                              \
-    grpc_byte_buffer_destroy(aiw_bb_);                                                                             \
+#define AIW_BYTE_BUFFER_DESTROY(bb)                                                                                    \
+  do {                                                                                                                 \
+    grpc_byte_buffer *aiw_bb_ = (bb);                                                                                  \
+    for (size_t aiw_i_ = 0; aiw_i_ < aiw_bb_->data.raw.slice_buffer.count; aiw_i_++) {                                 \
+      void *aiw_r_ = (void *)aiw_bb_->data.raw.slice_buffer.slices[aiw_i_].refcount;                                   \
+      if (aiw_r_) {                                                                                                    \
+        __tsan_release(aiw_r_);                                                                                        \
+        __tsan_acquire(aiw_r_);                                                                                        \
+      }                                                                                                                \
+    }                                                                                                                  \
+    grpc_byte_buffer_destroy(aiw_bb_);                                                                                 \
   } while (0)
 #else
 #define AIW_HANDOFF_RELEASE(tag) ((void)0)
@@ -139,13 +141,31 @@ void aiw__leave_callback(void);
 struct aiw_client_options {
   size_t max_receive_size; /* 0: gRPC's default (4 MiB) -- see has_max_receive */
   int has_max_receive;
-  size_t max_send_size;    /* 0: unlimited */
+  size_t max_send_size; /* 0: unlimited */
   int use_tls;
   char *root_certs_pem;
   char *cert_chain_pem;
   char *private_key_pem;
   char *server_name;
   char *user_agent;
+  /* since 1.2: the production channel */
+  char *service_config;   /* JSON, or NULL */
+  char *lb_policy;        /* or NULL */
+  int retry_max_attempts; /* 0: no typed retry policy */
+  int64_t retry_initial_backoff_ms, retry_max_backoff_ms;
+  int64_t keepalive_time_ms; /* 0: off */
+  int64_t keepalive_timeout_ms;
+  int keepalive_permit_without_calls;
+  int64_t backoff_initial_ms, backoff_min_connect_ms, backoff_max_ms; /* 0: gRPC's */
+  int64_t idle_timeout_ms;                                            /* 0: gRPC's */
+  int compression;                                                    /* a grpc_compression_algorithm */
+  char *authority;
+  char *bearer_token;
+  aiw_token_fn token_fn;
+  void *token_userdata;
+  int allow_insecure_credentials;
+  aiw_stats_fn stats_fn;
+  void *stats_userdata;
 };
 
 typedef struct aiw_metadata_entry {
@@ -162,15 +182,27 @@ struct aiw_call_options {
   size_t n_metadata;
   size_t cap_metadata;
   aiw_cancel_token *token; /* borrowed */
+  /* since 1.2 */
+  int compression;         /* a grpc_compression_algorithm + 1; 0: the client's */
+  size_t max_receive_size; /* 0: the client's */
+  aiw_response_info *info; /* borrowed; blocking calls fill it */
 };
+
+/* Parses a compression name ("identity", "deflate", "gzip") into a
+ * grpc_compression_algorithm; -1 for anything else (client_options.c). */
+int aiw__compression_parse(const char *name);
+/* The name gRPC sends for an algorithm. */
+const char *aiw__compression_name(int algorithm);
+/* 1 when every byte of `token` is printable ASCII (a header value). */
+int aiw__token_printable(const char *token, size_t len);
 
 /* ---- the call engine (call.c) -------------------------------------------- */
 
 /* One RPC method. The four of AiWorker are static (aiw__methods); a raw
  * call has one of its own inside its aiw_call. */
 typedef struct aiw_method {
-  const char *path; /* "/ai_service.AiWorker/GetEmbedding" */
-  const char *name; /* "GetEmbedding"; a raw call of another service: its path */
+  const char *path;                           /* "/ai_service.AiWorker/GetEmbedding" */
+  const char *name;                           /* "GetEmbedding"; a raw call of another service: its path */
   const ProtobufCMessageDescriptor *response; /* NULL: raw, never decoded */
   int server_streaming;
   int index; /* into the client's registered-call handles; -1: not registered */
@@ -178,8 +210,13 @@ typedef struct aiw_method {
   size_t success_offset, error_offset;
 } aiw_method;
 
-enum { AIW_METHOD_PROCESS_ASSET, AIW_METHOD_CHAT_STREAM, AIW_METHOD_GET_EMBEDDING, AIW_METHOD_VECTOR_SEARCH,
-       AIW_METHOD_COUNT };
+enum {
+  AIW_METHOD_PROCESS_ASSET,
+  AIW_METHOD_CHAT_STREAM,
+  AIW_METHOD_GET_EMBEDDING,
+  AIW_METHOD_VECTOR_SEARCH,
+  AIW_METHOD_COUNT
+};
 extern const aiw_method aiw__methods[AIW_METHOD_COUNT];
 
 /* Why the library cancelled a call itself (it then reports its own message). */
@@ -246,7 +283,7 @@ typedef struct aiw_call {
   grpc_call *call;
   grpc_completion_queue *cq;
   aiw_cancel_token *token;
-  int streaming;      /* server streaming: receive until the end, then status */
+  int streaming; /* server streaming: receive until the end, then status */
 
   grpc_metadata *send_md;
   size_t n_send_md;
@@ -258,6 +295,13 @@ typedef struct aiw_call {
   grpc_slice status_details;
   const char *error_string;
   gpr_timespec deadline; /* monotonic; infinite when the options set none */
+
+  aiw_response_info *info; /* where its headers, trailers... go; NULL: nowhere */
+  size_t max_receive;      /* per call; 0: the channel's limit only */
+  /* For the client's stats hook (aiw__call_report). */
+  int64_t start_ns;
+  uint64_t bytes_sent, messages_sent, bytes_received, messages_received;
+  int reported;
 
   aiw_batch_tag unary_tag, recv_tag, status_tag;
   int recv_pending;     /* a RECV batch is outstanding */
@@ -292,12 +336,13 @@ aiw_code aiw__method_for_path(aiw_method *m, const char *path, int streaming, ai
  * aiw__call_start: validates the client state and options, packs the
  * request, creates the grpc_call on `cq`, registers it with the client and
  * the token and starts its first batch. `method` is copied into the call
- * when it is a raw one (response NULL). On failure nothing is outstanding:
- * aiw__call_release is still needed.
+ * when it is a raw one (response NULL). `info` (may be NULL) is where the
+ * driver keeps the call's response information. On failure nothing is
+ * outstanding: aiw__call_release is still needed.
  */
 aiw_code aiw__call_start(aiw_call *c, aiw_client *client, const aiw_method *method, int streaming,
-                         const aiw_request *request, const aiw_call_options *opts, grpc_completion_queue *cq,
-                         aiw_error *err);
+                         const aiw_request *request, const aiw_call_options *opts, aiw_response_info *info,
+                         grpc_completion_queue *cq, aiw_error *err);
 
 /* aiw__call_on_event: feeds one completion (tag, success) to the call. */
 void aiw__call_on_event(aiw_call *c, aiw_batch_tag *tag, int success);
@@ -317,12 +362,14 @@ int aiw__call_done(const aiw_call *c);
 int aiw__call_continue(aiw_call *c);
 
 /* Takes the received message (NULL at end of stream) and decodes it;
- * on a decode failure returns AIW_INTERNAL and cancels the call. */
+ * on a decode failure returns AIW_INTERNAL (RESOURCE_EXHAUSTED over the
+ * call's max receive size) and cancels the call. */
 aiw_code aiw__call_take_message(aiw_call *c, ProtobufCMessage **out, aiw_error *err);
 
 /* Takes the received message as bytes, without decoding: 1 and *out (a
  * slice the caller unrefs) when there was one; 0 at end of stream; on a
- * decompression failure -1 with `err` filled and the call cancelled. */
+ * decompression failure -1, on a message over the call's max receive size
+ * -2, with `err` filled and the call cancelled. */
 int aiw__call_take_bytes(aiw_call *c, grpc_slice *out, aiw_error *err);
 
 /* Cancels the call for `reason` (the first reason wins, but a callback's
@@ -341,6 +388,11 @@ aiw_code aiw__call_unary_outcome(aiw_call *c, ProtobufCMessage **out, aiw_error 
 /* The outcome of a finished raw unary call: the status, then the response
  * bytes (*out, unref'd by the caller, on AIW_OK only). */
 aiw_code aiw__call_raw_outcome(aiw_call *c, grpc_slice *out, aiw_error *err);
+
+/* Tells the client's stats hook (if any) that the call ended with `code`
+ * (once; later reports are ignored). Drivers call it with the result they
+ * hand out, before aiw__call_release. */
+void aiw__call_report(aiw_call *c, aiw_code code);
 
 /* Unregisters and releases everything the call holds. Always runs once.
  * A raw call's own_path stays (the completion still names its method):
@@ -370,6 +422,24 @@ typedef struct aiw_md_copy {
 int aiw__md_copy(aiw_md_copy *out, const grpc_metadata_array *md);
 void aiw__md_free(aiw_md_copy *md);
 
+/* ---- response information (response_info.c) ------------------------------ */
+
+struct aiw_response_info {
+  int have_headers;
+  aiw_md_copy headers, trailers;
+  char *peer;                /* malloc'd; NULL reads as "" */
+  ProtobufCMessage *details; /* the decoded AiwRpc__Status, or NULL */
+};
+
+/* Empties an info for its next call (keeps the struct). */
+void aiw__info_clear(aiw_response_info *info);
+/* Copies the call's headers into its info, once (no info: nothing). 0 when
+ * out of memory. */
+int aiw__call_keep_headers(aiw_call *c);
+/* At the end of the call, before aiw__call_release: headers (if not yet),
+ * trailers, peer and status details into its info. 0 when out of memory. */
+int aiw__call_keep_end(aiw_call *c);
+
 /* ---- the asynchronous driver (async.c) ----------------------------------- */
 
 /* Starts an RPC on `queue` whose completions carry `tag`. */
@@ -389,8 +459,7 @@ typedef int (*aiw__message_fn)(const ProtobufCMessage *msg, const void *bytes, s
  * Raw: *raw_out owns the bytes on AIW_OK (unref). Else both are left empty.
  */
 aiw_code aiw__blocking_unary(aiw_client *client, const aiw_method *method, const aiw_request *request,
-                             const aiw_call_options *opts, ProtobufCMessage **out, grpc_slice *raw_out,
-                             aiw_error *err);
+                             const aiw_call_options *opts, ProtobufCMessage **out, grpc_slice *raw_out, aiw_error *err);
 
 /* aiw__blocking_stream: one server-streaming RPC, `fn` per message. */
 aiw_code aiw__blocking_stream(aiw_client *client, const aiw_method *method, const aiw_request *request,
@@ -401,10 +470,25 @@ aiw_code aiw__blocking_stream(aiw_client *client, const aiw_method *method, cons
 grpc_channel *aiw__client_channel(aiw_client *client);
 void *aiw__client_registered_method(aiw_client *client, int method);
 size_t aiw__client_max_send(const aiw_client *client);
+/* The authorization header value for a call of `method` ("Bearer ..."):
+ * AIW_OK with *value a malloc'd string (NULL: send none), or
+ * UNAUTHENTICATED when the token callback failed. */
+aiw_code aiw__client_authorization(aiw_client *client, const char *method, char **value, aiw_error *err);
+/* INVALID_ARGUMENT when a call may not compress with `algorithm` (a
+ * grpc_compression_algorithm) on this client (gRPC 1.51 and retries). */
+aiw_code aiw__client_check_compression(const aiw_client *client, int algorithm, aiw_error *err);
+/* The client's stats hook, or NULL (and its userdata). */
+aiw_stats_fn aiw__client_stats_hook(const aiw_client *client, void **userdata);
 aiw_call_set *aiw__client_calls(aiw_client *client);
 aiw_call_set *aiw__token_calls(aiw_cancel_token *token);
 
 /* Common checks of the RPC entry points (blocking and asynchronous). */
 aiw_code aiw__check_rpc_args(const void *client, const void *req, const char *what, aiw_error *err);
+
+/* ---- service config (service_config.cc, gRPC's own parser) ------------- */
+
+/* 1 when gRPC accepts `json` as a service config; else 0 and `reason`
+ * (cap bytes, NUL-terminated) says why. */
+int aiw__service_config_check(const char *json, char *reason, size_t cap);
 
 #endif /* AIW_INTERNAL_H */

@@ -1,7 +1,7 @@
 # lib/lib.mk -- libaiw itself: generated protobuf-c code, the shared and the
 # static library, a sanitizer build for the tests, pkg-config file, install.
 
-LIB_VERSION  := 1.1.0
+LIB_VERSION  := 1.2.0
 LIB_SONAME   := libaiw.so.1
 LIB_DIR      := $(BUILD)/lib
 GEN_DIR      := $(BUILD)/gen
@@ -12,34 +12,50 @@ LIB_A        := $(LIB_DIR)/libaiw.a
 LIB_PC       := $(LIB_DIR)/pkgconfig/aiw.pc
 
 # Lazily expanded: pkg-config may only exist once $(DEPS_STAMP) has run.
+# grpc++ only for lib/service_config.cc (gRPC's service-config validator).
 GRPC_CFLAGS = $(shell $(PKG_CONFIG) --cflags grpc libprotobuf-c)
-GRPC_LIBS   = $(shell $(PKG_CONFIG) --libs grpc libprotobuf-c)
+GRPC_LIBS   = $(shell $(PKG_CONFIG) --libs grpc++ grpc libprotobuf-c) -lstdc++
 
 LIB_SRCS   := $(sort $(wildcard lib/*.c))
-GEN_SRCS   := $(GEN_DIR)/ai_service.pb-c.c
-GEN_HDRS   := $(GEN_DIR)/ai_service.pb-c.h
+LIB_CXX    := service_config
+# The message code protoc-c generates; ai_service first (tests build it alone from $<).
+GEN_NAMES  := ai_service health rpc_status
+GEN_SRCS   := $(patsubst %,$(GEN_DIR)/%.pb-c.c,$(GEN_NAMES))
+GEN_HDRS   := $(patsubst %,$(GEN_DIR)/%.pb-c.h,$(GEN_NAMES))
 LIB_HDRS   := include/aiw.h $(wildcard lib/*.h) $(GEN_HDRS)
+# The objects of one build variant under $(1): lib/*.c, generated, C++.
+lib_objs    = $(patsubst lib/%.c,$(1)/obj/lib/%.o,$(LIB_SRCS)) $(patsubst %,$(1)/obj/gen/%.pb-c.o,$(GEN_NAMES)) 	$(patsubst %,$(1)/obj/lib/%.o,$(LIB_CXX))
+LIB_CXXFLAGS = -std=c++17 $(OPT) -Wall -Wextra -Werror -fPIC -fvisibility=hidden -Ilib $(GRPC_CFLAGS)
 
 LIB_CFLAGS = $(CSTD) $(OPT) $(WARNINGS) -fPIC -fvisibility=hidden -DAIW_BUILDING_LIBRARY \
 	-Iinclude -Ilib -I$(GEN_DIR) $(GRPC_CFLAGS)
 # Generated code is not ours to warn about beyond -Wall.
 GEN_CFLAGS = $(CSTD) $(OPT) -Wall -Werror -fPIC -fvisibility=hidden -I$(GEN_DIR) $(GRPC_CFLAGS)
 
-LIB_OBJS     := $(patsubst lib/%.c,$(BUILD)/obj/lib/%.o,$(LIB_SRCS)) $(BUILD)/obj/gen/ai_service.pb-c.o
+LIB_OBJS     := $(call lib_objs,$(BUILD))
 
 # Sanitizer variant (AddressSanitizer + UBSan), used by the test suite.
 SAN_FLAGS     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 SAN_LIB_DIR   := $(BUILD)/asan/lib
 SAN_LIB_SO    := $(SAN_LIB_DIR)/libaiw.so
-SAN_LIB_OBJS  := $(patsubst lib/%.c,$(BUILD)/asan/obj/lib/%.o,$(LIB_SRCS)) $(BUILD)/asan/obj/gen/ai_service.pb-c.o
+SAN_LIB_OBJS  := $(call lib_objs,$(BUILD)/asan)
 
 .PHONY: lib lib-asan install-lib check-abi abi-baseline
 lib: $(LIB_SO_REAL) $(LIB_SO_NAME) $(LIB_SO_LINK) $(LIB_A) $(LIB_PC)
 lib-asan: $(SAN_LIB_SO)
 
-$(GEN_DIR)/ai_service.pb-c.c $(GEN_DIR)/ai_service.pb-c.h: idl/ai_service.proto | $(DEPS_STAMP)
+$(GEN_DIR)/%.pb-c.c $(GEN_DIR)/%.pb-c.h: idl/%.proto | $(DEPS_STAMP)
 	@mkdir -p $(GEN_DIR)
-	protoc-c -Iidl --c_out=$(GEN_DIR) idl/ai_service.proto
+	protoc-c -Iidl --c_out=$(GEN_DIR) $<
+
+# lib/*.cc, in every variant ($(1): the variant's directory, $(2): its flags).
+define lib_cxx_rule
+$(1)/obj/lib/%.o: lib/%.cc lib/internal.h | $$(DEPS_STAMP)
+	@mkdir -p $$(dir $$@)
+	$$(CXX) $$(LIB_CXXFLAGS) $(2) -c $$< -o $$@
+endef
+$(eval $(call lib_cxx_rule,$(BUILD),))
+$(eval $(call lib_cxx_rule,$(BUILD)/asan,-O1 $$(SAN_FLAGS)))
 
 $(BUILD)/obj/lib/%.o: lib/%.c $(LIB_HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
@@ -69,11 +85,14 @@ $(LIB_A): $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $(BUILD)/obj/libaiw-all.o
 
 # In-tree pkg-config file: lets cgo and other builds link build/lib directly.
-$(LIB_PC): lib/aiw.pc.in Makefile lib/lib.mk
+# Libs.private (pkg-config --static): everything libaiw.a needs, in link
+# order, the C++ runtime last (see lib/aiw.pc.in).
+LIB_PC_PRIVATE = $(shell $(PKG_CONFIG) --static --libs grpc++ grpc libprotobuf-c) -lstdc++ -lm -lpthread
+$(LIB_PC): lib/aiw.pc.in Makefile lib/lib.mk | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	sed -e 's|@PREFIX@|$(abspath $(BUILD))|' -e 's|@LIBDIR@|$(abspath $(LIB_DIR))|' \
 	    -e 's|@INCLUDEDIR@|$(abspath include)|' -e 's|@VERSION@|$(LIB_VERSION)|' \
-	    -e 's|@RPATH@|-Wl,-rpath,$${libdir} |' $< > $@
+	    -e 's|@RPATH@|-Wl,-rpath,$${libdir} |' -e 's|@LIBS_PRIVATE@|$(LIB_PC_PRIVATE)|' $< > $@
 
 $(BUILD)/asan/obj/lib/%.o: lib/%.c $(LIB_HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
@@ -95,7 +114,7 @@ check-abi: $(LIB_SO_REAL) $(LIB_A)
 
 # After a release adds symbols: record the new ABI as the baseline.
 abi-baseline: $(LIB_SO_REAL)
-	abidw --headers-dir include --no-corpus-path --drop-undefined-syms $(LIB_SO_REAL) > lib/abi/libaiw.so.1.abi
+	abidw --headers-dir include --drop-private-types --no-corpus-path --drop-undefined-syms $(LIB_SO_REAL) > lib/abi/libaiw.so.1.abi
 
 LIBDIR_INSTALL = $(DESTDIR)$(PREFIX)/lib
 install-lib: lib
@@ -106,6 +125,7 @@ install-lib: lib
 	ln -sf $(LIB_SONAME) $(LIBDIR_INSTALL)/libaiw.so
 	install -m 644 $(LIB_A) $(LIBDIR_INSTALL)/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(PREFIX)/lib|' -e 's|@INCLUDEDIR@|$(PREFIX)/include|' \
-	    -e 's|@VERSION@|$(LIB_VERSION)|' -e 's|@RPATH@||' lib/aiw.pc.in > $(LIBDIR_INSTALL)/pkgconfig/aiw.pc
+	    -e 's|@VERSION@|$(LIB_VERSION)|' -e 's|@RPATH@||' -e 's|@LIBS_PRIVATE@|$(LIB_PC_PRIVATE)|' \
+	    lib/aiw.pc.in > $(LIBDIR_INSTALL)/pkgconfig/aiw.pc
 
 install: install-lib

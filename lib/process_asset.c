@@ -34,12 +34,12 @@ aiw_code aiw_asset_request_set_mime_type(aiw_asset_request *r, const char *v) {
   return r ? aiw__set_string(&r->msg.mime_type, v) : AIW_INVALID_ARGUMENT;
 }
 
-#define OPTION_SETTER(name, field, type, expr)                                                                 \
-  aiw_code aiw_asset_request_set_##name(aiw_asset_request *r, type v) {                                       \
-    if (!r) return AIW_INVALID_ARGUMENT;                                                                       \
-    r->options.field = (expr);                                                                                 \
-    r->msg.options = &r->options;                                                                              \
-    return AIW_OK;                                                                                             \
+#define OPTION_SETTER(name, field, type, expr)                                                                         \
+  aiw_code aiw_asset_request_set_##name(aiw_asset_request *r, type v) {                                                \
+    if (!r) return AIW_INVALID_ARGUMENT;                                                                               \
+    r->options.field = (expr);                                                                                         \
+    r->msg.options = &r->options;                                                                                      \
+    return AIW_OK;                                                                                                     \
   }
 OPTION_SETTER(enable_ocr, enable_ocr, int, v != 0)
 OPTION_SETTER(enable_caption, enable_caption, int, v != 0)
@@ -50,10 +50,8 @@ OPTION_SETTER(max_chunk_size, max_chunk_size, int32_t, v)
 /* The fields the service cannot do without. */
 static aiw_code check_request(const aiw_asset_request *req, aiw_error *err) {
   if (!req->msg.asset_id[0]) return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "AssetRequest.asset_id is required");
-  if (!req->msg.file_path[0])
-    return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "AssetRequest.file_path is required");
-  if (!req->msg.mime_type[0])
-    return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "AssetRequest.mime_type is required");
+  if (!req->msg.file_path[0]) return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "AssetRequest.file_path is required");
+  if (!req->msg.mime_type[0]) return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "AssetRequest.mime_type is required");
   return AIW_OK;
 }
 
@@ -65,7 +63,8 @@ aiw_code aiw_process_asset(aiw_client *client, const aiw_asset_request *req, con
   if (rc == AIW_OK) rc = check_request(req, err);
   if (rc != AIW_OK) return rc;
   ProtobufCMessage *msg;
-  rc = aiw__blocking_unary(client, &aiw__methods[AIW_METHOD_PROCESS_ASSET], &(aiw_request){&req->msg.base, NULL, 0}, opts, &msg, NULL, err);
+  rc = aiw__blocking_unary(client, &aiw__methods[AIW_METHOD_PROCESS_ASSET], &(aiw_request){&req->msg.base, NULL, 0},
+                           opts, &msg, NULL, err);
   *out = (aiw_process_status *)msg;
   return rc;
 }
@@ -75,7 +74,8 @@ aiw_code aiw_process_asset_start(aiw_client *client, const aiw_asset_request *re
   aiw_code rc = aiw__check_rpc_args(client, req, "aiw_process_asset_start", err);
   if (rc == AIW_OK) rc = check_request(req, err);
   if (rc != AIW_OK) return rc;
-  return aiw__async_start(client, &aiw__methods[AIW_METHOD_PROCESS_ASSET], 0, &(aiw_request){&req->msg.base, NULL, 0}, opts, queue, tag, err);
+  return aiw__async_start(client, &aiw__methods[AIW_METHOD_PROCESS_ASSET], 0, &(aiw_request){&req->msg.base, NULL, 0},
+                          opts, queue, tag, err);
 }
 
 #define STATUS(s) ((const AiService__ProcessStatus *)(s))

@@ -8,8 +8,8 @@
 #include "internal.h"
 
 /* Checks shared by the four entry points; fills the call's method. */
-static aiw_code check(aiw_client *client, const char *method, const void *request, size_t request_len,
-                      int streaming, aiw_method *m, const char *what, aiw_error *err) {
+static aiw_code check(aiw_client *client, const char *method, const void *request, size_t request_len, int streaming,
+                      aiw_method *m, const char *what, aiw_error *err) {
   if (aiw__in_callback())
     return aiw__fail(err, AIW_RECURSIVE_API_CALL, -1, "%s called from inside a libaiw callback", what);
   if (!client) return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "%s: client is NULL", what);
@@ -51,12 +51,10 @@ static int deliver_raw(const ProtobufCMessage *msg, const void *bytes, size_t le
 }
 
 aiw_code aiw_raw_stream(aiw_client *client, const char *method, const void *request, size_t request_len,
-                        const aiw_call_options *opts, aiw_raw_message_fn on_message, void *userdata,
-                        aiw_error *err) {
+                        const aiw_call_options *opts, aiw_raw_message_fn on_message, void *userdata, aiw_error *err) {
   aiw_method m;
   aiw_code rc = check(client, method, request, request_len, 1, &m, "aiw_raw_stream", err);
-  if (rc == AIW_OK && !on_message)
-    rc = aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "aiw_raw_stream: on_message is NULL");
+  if (rc == AIW_OK && !on_message) rc = aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "aiw_raw_stream: on_message is NULL");
   if (rc != AIW_OK) return rc;
   raw_adapter a = {on_message, userdata};
   return aiw__blocking_stream(client, &m, &(aiw_request){NULL, request, request_len}, opts, deliver_raw, &a, err);

@@ -14,9 +14,7 @@ static const char *enum_name(const ProtobufCEnumDescriptor *d, int value) {
   return v ? v->name : NULL;
 }
 
-const char *aiw_processing_stage_name(int stage) {
-  return enum_name(&ai_service__processing_stage__descriptor, stage);
-}
+const char *aiw_processing_stage_name(int stage) { return enum_name(&ai_service__processing_stage__descriptor, stage); }
 
 const char *aiw_embedding_type_name(int type) { return enum_name(&ai_service__embedding_type__descriptor, type); }
 

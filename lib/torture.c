@@ -15,8 +15,8 @@
 #undef realloc
 #undef strdup
 
-static _Atomic long fail_at;  /* 0: never */
-static _Atomic long counted;  /* allocations since aiw_torture_fail_at */
+static _Atomic long fail_at; /* 0: never */
+static _Atomic long counted; /* allocations since aiw_torture_fail_at */
 
 AIW_API void aiw_torture_fail_at(long n);
 AIW_API long aiw_torture_allocations(void);

@@ -68,7 +68,8 @@ aiw_code aiw_vector_search(aiw_client *client, const aiw_search_request *req, co
   if (rc == AIW_OK) rc = check_request(req, err);
   if (rc != AIW_OK) return rc;
   ProtobufCMessage *msg;
-  rc = aiw__blocking_unary(client, &aiw__methods[AIW_METHOD_VECTOR_SEARCH], &(aiw_request){&req->msg.base, NULL, 0}, opts, &msg, NULL, err);
+  rc = aiw__blocking_unary(client, &aiw__methods[AIW_METHOD_VECTOR_SEARCH], &(aiw_request){&req->msg.base, NULL, 0},
+                           opts, &msg, NULL, err);
   *out = (aiw_search_response *)msg;
   return rc;
 }
@@ -78,7 +79,8 @@ aiw_code aiw_vector_search_start(aiw_client *client, const aiw_search_request *r
   aiw_code rc = aiw__check_rpc_args(client, req, "aiw_vector_search_start", err);
   if (rc == AIW_OK) rc = check_request(req, err);
   if (rc != AIW_OK) return rc;
-  return aiw__async_start(client, &aiw__methods[AIW_METHOD_VECTOR_SEARCH], 0, &(aiw_request){&req->msg.base, NULL, 0}, opts, queue, tag, err);
+  return aiw__async_start(client, &aiw__methods[AIW_METHOD_VECTOR_SEARCH], 0, &(aiw_request){&req->msg.base, NULL, 0},
+                          opts, queue, tag, err);
 }
 
 #define RESP(r) ((const AiService__SearchResponse *)(r))

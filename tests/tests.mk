@@ -54,6 +54,25 @@ $(PY_STUBS) &: idl/ai_service.proto | $(DEPS_STAMP)
 test: all
 	@MAKE="$(MAKE)" bash tests/run_all.sh
 
+# The C style (.clang-format): `make format` applies it, `make check-format`
+# (in make test) fails on a file that differs from it.
+FORMAT_SRCS = $(wildcard lib/*.c lib/*.h lib/*.cc include/*.h cgo/*.c cgo/*.h examples/aiw/*.c examples/aiw/*.h)
+.PHONY: format check-format
+format: | $(DEPS_STAMP)
+	clang-format -i $(FORMAT_SRCS)
+
+check-format: | $(DEPS_STAMP)
+	@bad=0; for f in $(FORMAT_SRCS); do \
+	  if ! clang-format "$$f" | cmp -s - "$$f"; then echo "FAIL: $$f is not clang-formatted (make format):"; \
+	    clang-format "$$f" | diff -u "$$f" - | head -20; bad=$$((bad + 1)); fi; done; \
+	n=$(words $(FORMAT_SRCS)); echo "check-format: $$((n - bad)) of $$n files as .clang-format says"; \
+	if [ $$bad -eq 0 ]; then echo "1 passed, 0 failed"; else echo "0 passed, 1 failed"; exit 1; fi
+
+# The README's C and Go examples, compiled and run (tests/readme/run.sh).
+.PHONY: test-readme
+test-readme: $(LIB_SO_LINK) $(LIB_PC) $(PY_STUBS) | $(DEPS_STAMP)
+	@bash tests/readme/run.sh
+
 $(TEST_BUILD)/obj/%.o: tests/check/%.c $(CHECK_HDRS) include/aiw.h $(GEN_HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CHECK_CFLAGS) -c $< -o $@

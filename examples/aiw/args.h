@@ -38,6 +38,13 @@ int args_split_history(const char *s, char **role, char **content, int64_t *time
 int args_base64_decode(const char *s, unsigned char **out, size_t *len);
 
 /*
+ * args_base64_encode: `len` bytes as standard base64 with padding (the form
+ * grpcurl prints -bin metadata values in), NUL-terminated, malloc'd (free
+ * it); NULL if out of memory.
+ */
+char *args_base64_encode(const void *data, size_t len);
+
+/*
  * args_read_file: the whole file ("-" = standard input) into a malloc'd
  * buffer with a NUL appended (not counted in *len), at most `max` bytes.
  * Reads in chunks, polling the file together with `cancel_fd` (readable

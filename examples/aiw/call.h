@@ -34,6 +34,14 @@ struct call_handler {
  */
 int call_run(struct cli *cli, const struct call_handler *handler, void *state);
 
+/* -v: prints the response headers of the running call to stderr (as
+ * grpcurl -v: "Response headers received:", `key: value` lines), once per
+ * call; nothing without -v. call_run calls it when the call returns; a
+ * stream's callback may call it at its first message (chat does, so the
+ * headers come before the answer). The trailers and the peer follow
+ * after the command's output. */
+void call_show_headers(struct cli *cli);
+
 /* What differs between the unary RPCs (GetEmbedding, VectorSearch,
  * ProcessAsset); request and response are the RPC's own types. */
 struct unary_rpc {

@@ -20,11 +20,17 @@
  * service's receive limit) and the PEM files --ca, --cert, --key. */
 #define MAX_IMAGE_BYTES ((size_t)64 * 1024 * 1024)
 #define MAX_PEM_BYTES ((size_t)1024 * 1024)
+/* --service-config FILE: a service config is small; 1 MiB, as a PEM file. */
+#define MAX_SERVICE_CONFIG_BYTES ((size_t)1024 * 1024)
+/* --keepalive SECONDS: gRPC's keepalive time is an int of milliseconds. */
+#define MAX_KEEPALIVE_SECONDS ((int64_t)INT32_MAX / 1000)
+#define KEEPALIVE_TIMEOUT_MS 20000
 
 /* Exit statuses beyond the aiw_code values 1..17 (sysexits.h numbers). */
 enum {
   EXIT_USAGE = 64,
   EXIT_NOINPUT = 66,
+  EXIT_UNHEALTHY = 69, /* `aiw health`: answered, but not SERVING (EX_UNAVAILABLE) */
   EXIT_SOFTWARE = 70,
   EXIT_OSERR = 71,
   EXIT_IOERR = 74,
@@ -41,7 +47,16 @@ struct cli {
   int json;
   int tls;
   const char *ca_file, *cert_file, *key_file, *server_name;
-  aiw_call_options *call_options; /* owned by main */
+  const char *service_config_file;  /* --service-config, or NULL */
+  int64_t keepalive_s;              /* --keepalive; 0: off */
+  const char *compression;          /* --compress: "gzip", "deflate", "identity"; NULL: none set */
+  const char *token;                /* --token, else $AIW_TOKEN; NULL: none */
+  int token_from_env;               /* the token is $AIW_TOKEN's */
+  int insecure_token;               /* --insecure-token */
+  int verbose;                      /* -v: response headers and trailers on stderr */
+  aiw_call_options *call_options;   /* owned by main */
+  aiw_response_info *response_info; /* -v: attached to call_options while the call runs */
+  int headers_shown;                /* -v: the headers have been printed */
 };
 
 /* getopt_long codes of the long options without a short form. */
@@ -70,19 +85,28 @@ enum {
   OPT_CHUNK_SIZE,
   OPT_HISTORY,
   OPT_MAX_DOCS,
-  OPT_IMAGES
+  OPT_IMAGES,
+  OPT_SERVICE_CONFIG,
+  OPT_KEEPALIVE,
+  OPT_COMPRESS,
+  OPT_TOKEN,
+  OPT_INSECURE_TOKEN
 };
 
 /* Global options are accepted before and after the command word: every
  * command's option table ends with these (then the {NULL} terminator). */
-#define GLOBAL_LONG_OPTIONS                                                                               \
-  {"target", required_argument, NULL, 't'}, {"timeout", required_argument, NULL, OPT_TIMEOUT},              \
-      {"header", required_argument, NULL, 'H'}, {"json", no_argument, NULL, OPT_JSON},                       \
-      {"tls", no_argument, NULL, OPT_TLS}, {"ca", required_argument, NULL, OPT_CA},                          \
-      {"cert", required_argument, NULL, OPT_CERT}, {"key", required_argument, NULL, OPT_KEY},                \
-      {"server-name", required_argument, NULL, OPT_SERVER_NAME}, {"help", no_argument, NULL, 'h'},           \
-      {"version", no_argument, NULL, OPT_VERSION}
-#define GLOBAL_SHORT_OPTIONS "t:H:h"
+#define GLOBAL_LONG_OPTIONS                                                                                            \
+  {"target", required_argument, NULL, 't'}, {"timeout", required_argument, NULL, OPT_TIMEOUT},                         \
+      {"header", required_argument, NULL, 'H'}, {"json", no_argument, NULL, OPT_JSON},                                 \
+      {"tls", no_argument, NULL, OPT_TLS}, {"ca", required_argument, NULL, OPT_CA},                                    \
+      {"cert", required_argument, NULL, OPT_CERT}, {"key", required_argument, NULL, OPT_KEY},                          \
+      {"server-name", required_argument, NULL, OPT_SERVER_NAME}, {"help", no_argument, NULL, 'h'},                     \
+      {"version", no_argument, NULL, OPT_VERSION}, {"service-config", required_argument, NULL, OPT_SERVICE_CONFIG},    \
+      {"keepalive", required_argument, NULL, OPT_KEEPALIVE}, {"compress", required_argument, NULL, OPT_COMPRESS},      \
+      {"token", required_argument, NULL, OPT_TOKEN}, {"insecure-token", no_argument, NULL, OPT_INSECURE_TOKEN}, {      \
+    "verbose", no_argument, NULL, 'v'                                                                                  \
+  }
+#define GLOBAL_SHORT_OPTIONS "t:H:hv"
 
 /* Returned by option handlers and checks when parsing goes on; any other
  * value is the exit status to stop with (0 after --help or --version). */

@@ -28,7 +28,8 @@ static const char chat_help[] =
     "\n"
     "Prints the chunks as they arrive, then a newline (unless the text ended with one) and\n"
     "the sources, one per line. With --json, one line per ChatResponse message.\n"
-    "Ctrl-C cancels the call, keeps what arrived and exits 130.\n";
+    "Ctrl-C cancels the call, keeps what arrived and exits 130. With -v the response headers\n"
+    "are printed to stderr when the first message arrives, the trailers after the answer.\n";
 
 static const struct option chat_options[] = {{"history", required_argument, NULL, OPT_HISTORY},
                                              {"max-docs", required_argument, NULL, OPT_MAX_DOCS},
@@ -38,15 +39,12 @@ static const struct option chat_options[] = {{"history", required_argument, NULL
                                              {NULL, 0, NULL, 0}};
 
 /* Adds one --history ROLE:CONTENT[@TS]; CLI_CONTINUE or an exit status. */
-static int add_history(const struct cli *cli, aiw_chat_request *req, const char *arg)
-{
+static int add_history(const struct cli *cli, aiw_chat_request *req, const char *arg) {
   char *role = NULL, *content = NULL;
   int64_t timestamp;
   int split = args_split_history(arg, &role, &content, &timestamp);
-  if (split == -2)
-    return out_of_memory();
-  if (split != 0)
-    return usage_error(cli, "--history wants ROLE:CONTENT[@UNIX_TS], got '%s'", arg);
+  if (split == -2) return out_of_memory();
+  if (split != 0) return usage_error(cli, "--history wants ROLE:CONTENT[@UNIX_TS], got '%s'", arg);
   aiw_code code = aiw_chat_request_add_history(req, role, content, timestamp);
   free(role);
   free(content);
@@ -54,27 +52,22 @@ static int add_history(const struct cli *cli, aiw_chat_request *req, const char 
 }
 
 /* Sets each option on the request (`state`) as it comes. */
-static int chat_option(struct cli *cli, int option, const char *arg, void *state)
-{
+static int chat_option(struct cli *cli, int option, const char *arg, void *state) {
   aiw_chat_request *req = state;
   int64_t max_docs;
   float threshold;
   switch (option) {
-  case OPT_HISTORY:
-    return add_history(cli, req, arg);
+  case OPT_HISTORY: return add_history(cli, req, arg);
   case OPT_MAX_DOCS:
     if (args_parse_int64(arg, INT32_MIN, INT32_MAX, &max_docs) != 0)
       return usage_error(cli, "--max-docs wants an integer, got '%s'", arg);
     aiw_chat_request_set_max_context_docs(req, (int32_t)max_docs);
     break;
   case OPT_THRESHOLD:
-    if (args_parse_float(arg, &threshold) != 0)
-      return usage_error(cli, "--threshold wants a number, got '%s'", arg);
+    if (args_parse_float(arg, &threshold) != 0) return usage_error(cli, "--threshold wants a number, got '%s'", arg);
     aiw_chat_request_set_similarity_threshold(req, threshold);
     break;
-  case OPT_IMAGES:
-    aiw_chat_request_set_include_images(req, 1);
-    break;
+  case OPT_IMAGES: aiw_chat_request_set_include_images(req, 1); break;
   }
   return CLI_CONTINUE;
 }
@@ -88,6 +81,7 @@ struct chat_source {
 
 /* One chat call: its request and what the printing has done so far. */
 struct chat_call {
+  struct cli *cli; /* -v: the headers are printed at the first message */
   const aiw_chat_request *req;
   int json;
   int wrote_text;
@@ -98,8 +92,7 @@ struct chat_call {
 };
 
 /* A malloc'd copy of the `len` bytes at `s`, NUL-terminated; NULL if out of memory. */
-static char *copy_bytes(const char *s, size_t len)
-{
+static char *copy_bytes(const char *s, size_t len) {
   char *copy = malloc(len + 1);
   if (copy != NULL) {
     memcpy(copy, s, len);
@@ -109,14 +102,11 @@ static char *copy_bytes(const char *s, size_t len)
 }
 
 /* Keeps the chunk's sources for the end; 0, or -1 if out of memory. */
-static int keep_sources(struct chat_call *st, const aiw_chat_response *chunk)
-{
+static int keep_sources(struct chat_call *st, const aiw_chat_response *chunk) {
   size_t n = aiw_chat_response_source_count(chunk);
-  if (n == 0)
-    return 0;
+  if (n == 0) return 0;
   struct chat_source *more = realloc(st->sources, (st->source_count + n) * sizeof *more);
-  if (more == NULL)
-    return -1;
+  if (more == NULL) return -1;
   st->sources = more;
   for (size_t i = 0; i < n; i++) {
     const aiw_search_result *r = aiw_chat_response_source(chunk, i);
@@ -127,16 +117,15 @@ static int keep_sources(struct chat_call *st, const aiw_chat_response *chunk)
     s->caption = copy_bytes(caption, s->caption_len);
     s->score = aiw_search_result_score(r);
     st->source_count++;
-    if (s->asset_id == NULL || s->caption == NULL)
-      return -1;
+    if (s->asset_id == NULL || s->caption == NULL) return -1;
   }
   return 0;
 }
 
 /* aiw_chat_chunk_fn: prints a chunk as it arrives; 1 stops the stream. */
-static int chat_on_chunk(const aiw_chat_response *chunk, void *userdata)
-{
+static int chat_on_chunk(const aiw_chat_response *chunk, void *userdata) {
   struct chat_call *st = userdata;
+  call_show_headers(st->cli);
   if (st->json) {
     st->failed = print_json(aiwj_chat_response(chunk));
     return st->failed != 0;
@@ -153,27 +142,22 @@ static int chat_on_chunk(const aiw_chat_response *chunk, void *userdata)
     st->wrote_text = 1;
     st->at_line_start = text[len - 1] == '\n';
   }
-  if (keep_sources(st, chunk) != 0)
-    st->failed = out_of_memory();
+  if (keep_sources(st, chunk) != 0) st->failed = out_of_memory();
   return st->failed != 0;
 }
 
-static aiw_code chat_send(aiw_client *client, const aiw_call_options *options, void *state, aiw_error *err)
-{
+static aiw_code chat_send(aiw_client *client, const aiw_call_options *options, void *state, aiw_error *err) {
   struct chat_call *st = state;
   return aiw_chat_stream(client, st->req, options, chat_on_chunk, st, err);
 }
 
 /* After the stream: a newline after the text, then the sources. */
-static int chat_finish(void *state, aiw_code code)
-{
+static int chat_finish(void *state, aiw_code code) {
   (void)code;
   struct chat_call *st = state;
-  if (st->failed != 0)
-    return st->failed;
+  if (st->failed != 0) return st->failed;
   if (!st->json) {
-    if (st->wrote_text && !st->at_line_start)
-      putchar('\n');
+    if (st->wrote_text && !st->at_line_start) putchar('\n');
     for (size_t i = 0; i < st->source_count; i++) {
       const struct chat_source *s = &st->sources[i];
       printf("[%zu] ", i + 1);
@@ -190,23 +174,19 @@ static int chat_finish(void *state, aiw_code code)
   return 0;
 }
 
-int cmd_chat(struct cli *cli, int argc, char **argv)
-{
+int cmd_chat(struct cli *cli, int argc, char **argv) {
   aiw_chat_request *req = aiw_chat_request_new();
-  if (req == NULL)
-    return out_of_memory();
+  if (req == NULL) return out_of_memory();
   /* The CLI prints chunks as they arrive, so it always asks for streaming. */
   aiw_chat_request_set_stream_response(req, 1);
   aiw_code code;
-  int status =
-      cli_parse_options(cli, argc, argv, ":" GLOBAL_SHORT_OPTIONS, chat_options, chat_help, chat_option, req);
-  if (status == CLI_CONTINUE)
-    status = cli_expect_query(cli, argc);
+  int status = cli_parse_options(cli, argc, argv, ":" GLOBAL_SHORT_OPTIONS, chat_options, chat_help, chat_option, req);
+  if (status == CLI_CONTINUE) status = cli_expect_query(cli, argc);
   if (status == CLI_CONTINUE && (code = aiw_chat_request_set_query(req, argv[optind])) != AIW_OK)
     status = bad_argument(cli, code, "QUERY");
   if (status == CLI_CONTINUE) {
     static const struct call_handler chat_stream = {chat_send, chat_finish, NULL};
-    struct chat_call st = {.req = req, .json = cli->json, .at_line_start = 1};
+    struct chat_call st = {.cli = cli, .req = req, .json = cli->json, .at_line_start = 1};
     status = call_run(cli, &chat_stream, &st);
     for (size_t i = 0; i < st.source_count; i++) {
       free(st.sources[i].asset_id);

@@ -30,18 +30,15 @@ static const struct option embed_options[] = {{"type", required_argument, NULL, 
                                               GLOBAL_LONG_OPTIONS,
                                               {NULL, 0, NULL, 0}};
 
-static const struct cli_word embedding_types[] = {{"semantic", AIW_EMBEDDING_SEMANTIC},
-                                                  {"visual", AIW_EMBEDDING_VISUAL},
-                                                  {"both", AIW_EMBEDDING_BOTH},
-                                                  {NULL, 0}};
+static const struct cli_word embedding_types[] = {
+    {"semantic", AIW_EMBEDDING_SEMANTIC}, {"visual", AIW_EMBEDDING_VISUAL}, {"both", AIW_EMBEDDING_BOTH}, {NULL, 0}};
 
 /* The options, kept until all are parsed: they are checked together. */
 struct embed_args {
   const char *type_name, *image, *format;
 };
 
-static int embed_option(struct cli *cli, int option, const char *arg, void *state)
-{
+static int embed_option(struct cli *cli, int option, const char *arg, void *state) {
   (void)cli;
   struct embed_args *args = state;
   if (option == OPT_TYPE)
@@ -55,8 +52,7 @@ static int embed_option(struct cli *cli, int option, const char *arg, void *stat
 
 /* The lower-cased extension of the file `path` names ("" if none or longer
  * than `size` - 1), the image format sent when --format is not given. */
-static void extension_of(const char *path, char *ext, size_t size)
-{
+static void extension_of(const char *path, char *ext, size_t size) {
   const char *base = strrchr(path, '/');
   base = base != NULL ? base + 1 : path;
   const char *dot = strrchr(base, '.');
@@ -71,13 +67,11 @@ static void extension_of(const char *path, char *ext, size_t size)
 
 /* Sets the request's image from the file (format: --format or the file's
  * extension). CLI_CONTINUE, or an exit status after reporting. */
-static int set_image(const struct cli *cli, aiw_embedding_request *req, const struct embed_args *args)
-{
+static int set_image(const struct cli *cli, aiw_embedding_request *req, const struct embed_args *args) {
   char *data = NULL;
   size_t len = 0;
   int status = read_input_file("image", args->image, MAX_IMAGE_BYTES, &data, &len);
-  if (status != 0)
-    return status;
+  if (status != 0) return status;
   char ext[16];
   extension_of(args->image, ext, sizeof ext);
   aiw_code code = aiw_embedding_request_set_image(req, data, len, args->format != NULL ? args->format : ext);
@@ -85,10 +79,8 @@ static int set_image(const struct cli *cli, aiw_embedding_request *req, const st
   return code == AIW_OK ? CLI_CONTINUE : bad_argument(cli, code, "--format");
 }
 
-static void print_vector(const char *name, const float *v, size_t n)
-{
-  if (n == 0)
-    return;
+static void print_vector(const char *name, const float *v, size_t n) {
+  if (n == 0) return;
   printf("%s: %zu dims:", name, n);
   for (size_t i = 0; i < n && i < 8; i++) {
     char buf[40];
@@ -98,8 +90,7 @@ static void print_vector(const char *name, const float *v, size_t n)
   printf("%s\n", n > 8 ? " ..." : "");
 }
 
-static void print_embedding(const void *response)
-{
+static void print_embedding(const void *response) {
   const aiw_embedding_response *resp = response;
   size_t n = 0;
   const float *v = aiw_embedding_response_semantic_vector(resp, &n);
@@ -112,62 +103,48 @@ static void print_embedding(const void *response)
 }
 
 static aiw_code send_embedding(aiw_client *client, const void *request, const aiw_call_options *options,
-                               void **response, aiw_error *err)
-{
+                               void **response, aiw_error *err) {
   aiw_embedding_response *resp = NULL;
   aiw_code code = aiw_get_embedding(client, request, options, &resp, err);
   *response = resp;
   return code;
 }
 
-static json_t *embedding_json(const void *response)
-{
-  return aiwj_embedding_response(response);
-}
+static json_t *embedding_json(const void *response) { return aiwj_embedding_response(response); }
 
-static void free_embedding(void *response)
-{
-  aiw_embedding_response_free(response);
-}
+static void free_embedding(void *response) { aiw_embedding_response_free(response); }
 
-static const char *get_embedding_error(const void *response, size_t *len)
-{
+static const char *get_embedding_error(const void *response, size_t *len) {
   return aiw_embedding_response_error_with_len(response, len);
 }
 
-static const struct unary_rpc get_embedding = {send_embedding, embedding_json, print_embedding, free_embedding, get_embedding_error};
+static const struct unary_rpc get_embedding = {send_embedding, embedding_json, print_embedding, free_embedding,
+                                               get_embedding_error};
 
-int cmd_embed(struct cli *cli, int argc, char **argv)
-{
+int cmd_embed(struct cli *cli, int argc, char **argv) {
   struct embed_args args = {0};
   int type = AIW_EMBEDDING_UNKNOWN;
-  int status = cli_parse_options(cli, argc, argv, ":" GLOBAL_SHORT_OPTIONS, embed_options, embed_help, embed_option,
-                                 &args);
+  int status =
+      cli_parse_options(cli, argc, argv, ":" GLOBAL_SHORT_OPTIONS, embed_options, embed_help, embed_option, &args);
   if (status == CLI_CONTINUE && args.type_name != NULL)
     status = cli_parse_word(cli, "--type", args.type_name, embedding_types, &type);
-  if (status != CLI_CONTINUE)
-    return status;
+  if (status != CLI_CONTINUE) return status;
   int operands = argc - optind;
-  if (args.image != NULL && operands > 0)
-    return usage_error(cli, "give TEXT or --image FILE, not both");
+  if (args.image != NULL && operands > 0) return usage_error(cli, "give TEXT or --image FILE, not both");
   if (args.image == NULL && operands != 1)
     return usage_error(cli, operands == 0 ? "embed needs TEXT or --image FILE" : "embed takes one TEXT (quote it)");
-  if (args.format != NULL && args.image == NULL)
-    return usage_error(cli, "--format goes with --image");
+  if (args.format != NULL && args.image == NULL) return usage_error(cli, "--format goes with --image");
 
   aiw_embedding_request *req = aiw_embedding_request_new();
-  if (req == NULL)
-    return out_of_memory();
+  if (req == NULL) return out_of_memory();
   if (args.image != NULL) {
     status = set_image(cli, req, &args);
   } else {
     aiw_code code = aiw_embedding_request_set_text(req, argv[optind]);
-    if (code != AIW_OK)
-      status = bad_argument(cli, code, "TEXT");
+    if (code != AIW_OK) status = bad_argument(cli, code, "TEXT");
   }
   if (status == CLI_CONTINUE) {
-    if (type != AIW_EMBEDDING_UNKNOWN)
-      aiw_embedding_request_set_type(req, (aiw_embedding_type)type);
+    if (type != AIW_EMBEDDING_UNKNOWN) aiw_embedding_request_set_type(req, (aiw_embedding_type)type);
     status = call_unary(cli, &get_embedding, req);
   }
   aiw_embedding_request_free(req);

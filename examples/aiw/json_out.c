@@ -18,8 +18,7 @@
 
 #include "text_out.h"
 
-json_t *aiwj_float(float f)
-{
+json_t *aiwj_float(float f) {
   json_t *value;
   if (isnan(f)) {
     value = json_string("NaN");
@@ -36,23 +35,18 @@ json_t *aiwj_float(float f)
 }
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
-static size_t utf8_sequence_length(const unsigned char *s)
-{
+static size_t utf8_sequence_length(const unsigned char *s) {
   unsigned char c = s[0];
-  if (c < 0x80)
-    return 1;
-  if (c >= 0xc2 && c <= 0xdf)
-    return (s[1] & 0xc0) == 0x80 ? 2 : 0;
+  if (c < 0x80) return 1;
+  if (c >= 0xc2 && c <= 0xdf) return (s[1] & 0xc0) == 0x80 ? 2 : 0;
   if (c >= 0xe0 && c <= 0xef) {
     unsigned char lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
-    if (s[1] < lo || s[1] > hi || (s[2] & 0xc0) != 0x80)
-      return 0;
+    if (s[1] < lo || s[1] > hi || (s[2] & 0xc0) != 0x80) return 0;
     return 3;
   }
   if (c >= 0xf0 && c <= 0xf4) {
     unsigned char lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
-    if (s[1] < lo || s[1] > hi || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80)
-      return 0;
+    if (s[1] < lo || s[1] > hi || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80) return 0;
     return 4;
   }
   return 0;
@@ -64,23 +58,20 @@ static size_t utf8_sequence_length(const unsigned char *s)
  * does not start a valid sequence replaced by U+FFFD (3 bytes: at most 3x
  * the input). 0, or -1 if out of memory.
  */
-static int utf8_clean(const char *s, size_t len, const char **out, size_t *out_len, char **copy)
-{
+static int utf8_clean(const char *s, size_t len, const char **out, size_t *out_len, char **copy) {
   const unsigned char *in = (const unsigned char *)s;
   size_t i = 0, n = 0;
   *copy = NULL;
   /* utf8_sequence_length reads up to 3 bytes past s[i]; the getters' strings
    * are NUL-terminated, and a NUL ends any multi-byte sequence early. */
-  while (i < len && (n = utf8_sequence_length(in + i)) != 0 && n <= len - i)
-    i += n;
+  while (i < len && (n = utf8_sequence_length(in + i)) != 0 && n <= len - i) i += n;
   if (i == len) {
     *out = s;
     *out_len = len;
     return 0;
   }
   char *clean = malloc(3 * len + 1);
-  if (clean == NULL)
-    return -1;
+  if (clean == NULL) return -1;
   size_t o = 0;
   for (i = 0; i < len;) {
     n = utf8_sequence_length(in + i);
@@ -101,8 +92,7 @@ static int utf8_clean(const char *s, size_t len, const char **out, size_t *out_l
   return 0;
 }
 
-json_t *aiwj_string(const char *s, size_t len)
-{
+json_t *aiwj_string(const char *s, size_t len) {
   if (s == NULL) {
     s = "";
     len = 0;
@@ -110,8 +100,7 @@ json_t *aiwj_string(const char *s, size_t len)
   const char *text;
   size_t text_len;
   char *copy;
-  if (utf8_clean(s, len, &text, &text_len, &copy) != 0)
-    return NULL;
+  if (utf8_clean(s, len, &text, &text_len, &copy) != 0) return NULL;
   /* Valid UTF-8 now, so jansson's own check could only fail for want of
    * memory; a NUL is kept and printed as \u0000. */
   json_t *value = json_stringn_nocheck(text, text_len);
@@ -127,14 +116,10 @@ struct object {
   json_t *json; /* NULL once failed */
 };
 
-static struct object object_start(void)
-{
-  return (struct object){json_object()};
-}
+static struct object object_start(void) { return (struct object){json_object()}; }
 
 /* Sets obj[name] = value, taking the reference (NULL: out of memory). */
-static void put(struct object *obj, const char *name, json_t *value)
-{
+static void put(struct object *obj, const char *name, json_t *value) {
   if (obj->json == NULL) {
     json_decref(value);
     return;
@@ -146,43 +131,33 @@ static void put(struct object *obj, const char *name, json_t *value)
 }
 
 /* obj[name] = the string `s` of `len` bytes (NULs included), unless empty. */
-static void put_string(struct object *obj, const char *name, const char *s, size_t len)
-{
-  if (s != NULL && len > 0)
-    put(obj, name, aiwj_string(s, len));
+static void put_string(struct object *obj, const char *name, const char *s, size_t len) {
+  if (s != NULL && len > 0) put(obj, name, aiwj_string(s, len));
 }
 
-static void put_float(struct object *obj, const char *name, float f)
-{
+static void put_float(struct object *obj, const char *name, float f) {
   uint32_t bits;
   memcpy(&bits, &f, sizeof bits);
   if (bits != 0) /* +0.0 is the default; -0.0 is not (as protobuf-go) */
     put(obj, name, aiwj_float(f));
 }
 
-static void put_int(struct object *obj, const char *name, int32_t i)
-{
-  if (i != 0)
-    put(obj, name, json_integer(i));
+static void put_int(struct object *obj, const char *name, int32_t i) {
+  if (i != 0) put(obj, name, json_integer(i));
 }
 
-static void put_bool(struct object *obj, const char *name, int b)
-{
-  if (b)
-    put(obj, name, json_true());
+static void put_bool(struct object *obj, const char *name, int b) {
+  if (b) put(obj, name, json_true());
 }
 
 /* obj[name] = [item(owner, 0), ..., item(owner, n - 1)], left out if n is 0. */
 static void put_array(struct object *obj, const char *name, size_t n, json_t *(*item)(const void *, size_t),
-                      const void *owner)
-{
-  if (n == 0 || obj->json == NULL)
-    return;
+                      const void *owner) {
+  if (n == 0 || obj->json == NULL) return;
   json_t *array = json_array();
   for (size_t i = 0; i < n && array != NULL; i++) {
     json_t *value = item(owner, i);
-    if (value != NULL && json_array_append_new(array, value) != 0)
-      value = NULL; /* json_array_append_new released it */
+    if (value != NULL && json_array_append_new(array, value) != 0) value = NULL; /* json_array_append_new released it */
     if (value == NULL) {
       json_decref(array);
       array = NULL;
@@ -191,18 +166,13 @@ static void put_array(struct object *obj, const char *name, size_t n, json_t *(*
   put(obj, name, array);
 }
 
-static json_t *float_at(const void *floats, size_t i)
-{
-  return aiwj_float(((const float *)floats)[i]);
-}
+static json_t *float_at(const void *floats, size_t i) { return aiwj_float(((const float *)floats)[i]); }
 
-static json_t *search_result_at(const void *resp, size_t i)
-{
+static json_t *search_result_at(const void *resp, size_t i) {
   return aiwj_search_result(aiw_search_response_result(resp, i));
 }
 
-static json_t *chat_source_at(const void *chunk, size_t i)
-{
+static json_t *chat_source_at(const void *chunk, size_t i) {
   return aiwj_search_result(aiw_chat_response_source(chunk, i));
 }
 
@@ -210,20 +180,17 @@ static json_t *chat_source_at(const void *chunk, size_t i)
 struct key_sort {
   const char *key; /* the getter's bytes, or `copy` */
   size_t len;
-  char *copy;      /* malloc'd when the key needed U+FFFD replacements */
+  char *copy; /* malloc'd when the key needed U+FFFD replacements */
   size_t index;
 };
 
 /* Byte order, as protobuf-go sorts map keys (shorter first on a tie of the
  * common part); equal keys keep their wire order. */
-static int compare_keys(const void *a, const void *b)
-{
+static int compare_keys(const void *a, const void *b) {
   const struct key_sort *x = a, *y = b;
   int c = memcmp(x->key, y->key, x->len < y->len ? x->len : y->len);
-  if (c != 0)
-    return c;
-  if (x->len != y->len)
-    return x->len < y->len ? -1 : 1;
+  if (c != 0) return c;
+  if (x->len != y->len) return x->len < y->len ? -1 : 1;
   return x->index < y->index ? -1 : x->index > y->index;
 }
 
@@ -233,11 +200,9 @@ static int compare_keys(const void *a, const void *b)
  * get the same treatment as values: their whole length (NULs included),
  * invalid UTF-8 replaced by U+FFFD -- the keys are sorted as printed.
  */
-static void put_metadata(struct object *obj, const char *name, const aiw_search_result *result)
-{
+static void put_metadata(struct object *obj, const char *name, const aiw_search_result *result) {
   size_t n = aiw_search_result_metadata_count(result);
-  if (n == 0 || obj->json == NULL)
-    return;
+  if (n == 0 || obj->json == NULL) return;
   struct key_sort *order = calloc(n, sizeof *order);
   struct object map = object_start();
   if (order == NULL) {
@@ -269,14 +234,12 @@ static void put_metadata(struct object *obj, const char *name, const aiw_search_
       }
     }
   }
-  for (size_t i = 0; order != NULL && i < cleaned; i++)
-    free(order[i].copy);
+  for (size_t i = 0; order != NULL && i < cleaned; i++) free(order[i].copy);
   free(order);
   put(obj, name, map.json);
 }
 
-json_t *aiwj_search_result(const aiw_search_result *result)
-{
+json_t *aiwj_search_result(const aiw_search_result *result) {
   struct object obj = object_start();
   size_t len = 0;
   const char *s = aiw_search_result_asset_id_with_len(result, &len);
@@ -292,8 +255,7 @@ json_t *aiwj_search_result(const aiw_search_result *result)
   return obj.json;
 }
 
-json_t *aiwj_search_response(const aiw_search_response *resp)
-{
+json_t *aiwj_search_response(const aiw_search_response *resp) {
   struct object obj = object_start();
   put_array(&obj, "results", aiw_search_response_result_count(resp), search_result_at, resp);
   put_int(&obj, "totalCount", aiw_search_response_total_count(resp));
@@ -304,8 +266,7 @@ json_t *aiwj_search_response(const aiw_search_response *resp)
   return obj.json;
 }
 
-json_t *aiwj_embedding_response(const aiw_embedding_response *resp)
-{
+json_t *aiwj_embedding_response(const aiw_embedding_response *resp) {
   struct object obj = object_start();
   size_t n = 0;
   const float *v = aiw_embedding_response_semantic_vector(resp, &n);
@@ -319,8 +280,7 @@ json_t *aiwj_embedding_response(const aiw_embedding_response *resp)
   return obj.json;
 }
 
-json_t *aiwj_process_status(const aiw_process_status *status)
-{
+json_t *aiwj_process_status(const aiw_process_status *status) {
   struct object obj = object_start();
   put_bool(&obj, "success", aiw_process_status_success(status));
   size_t len = 0;
@@ -337,8 +297,7 @@ json_t *aiwj_process_status(const aiw_process_status *status)
   return obj.json;
 }
 
-json_t *aiwj_chat_response(const aiw_chat_response *chunk)
-{
+json_t *aiwj_chat_response(const aiw_chat_response *chunk) {
   struct object obj = object_start();
   size_t len = 0;
   const char *text = aiw_chat_response_chunk_with_len(chunk, &len);
@@ -348,19 +307,15 @@ json_t *aiwj_chat_response(const aiw_chat_response *chunk)
   return obj.json;
 }
 
-int aiwj_print(FILE *out, json_t *value)
-{
-  if (value == NULL)
-    return AIWJ_BUILD_FAILED;
+int aiwj_print(FILE *out, json_t *value) {
+  if (value == NULL) return AIWJ_BUILD_FAILED;
   /* Compact, insertion (= proto field) order, UTF-8 output; reals with 9
    * significant digits, which reproduces aiwj_float's shortest digits. */
   char *text = json_dumps(value, JSON_COMPACT | JSON_REAL_PRECISION(9));
   json_decref(value);
-  if (text == NULL)
-    return AIWJ_ENCODE_FAILED;
+  if (text == NULL) return AIWJ_ENCODE_FAILED;
   int rc = 0;
-  if (fputs(text, out) == EOF || fputc('\n', out) == EOF || fflush(out) == EOF)
-    rc = AIWJ_WRITE_FAILED;
+  if (fputs(text, out) == EOF || fputc('\n', out) == EOF || fflush(out) == EOF) rc = AIWJ_WRITE_FAILED;
   free(text);
   return rc;
 }

@@ -27,6 +27,8 @@ int main(void) {
   srunner_add_suite(sr, suite_interop());
   srunner_add_suite(sr, suite_faults());
   srunner_add_suite(sr, suite_hardening());
+  srunner_add_suite(sr, suite_channel());
+  srunner_add_suite(sr, suite_stats());
   srunner_run(sr, env_or_null("CHECK_SUITE"), env_or_null("CHECK_CASE"), CK_NORMAL);
   int run = srunner_ntests_run(sr);
   int failed = srunner_ntests_failed(sr);

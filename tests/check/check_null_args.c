@@ -27,8 +27,7 @@ START_TEST(test_null_option_setters) {
   CK_INVAL(aiw_client_options_set_tls(NULL, NULL, NULL, NULL));
   CK_INVAL(aiw_client_options_set_server_name(NULL, "x"));
   CK_INVAL(aiw_client_options_set_user_agent(NULL, "x"));
-  const char *t = aiw_client_target(NULL); /* never a crash: NULL or "" */
-  ck_assert(t == NULL || *t == '\0');
+  ck_assert_str_eq(aiw_client_target(NULL), ""); /* aiw.h: "" for NULL, never NULL */
   aiw_cancel_token_cancel(NULL);
   ck_assert_int_eq(aiw_cancel_token_is_cancelled(NULL), 0);
   aiw_cancel_token_reset(NULL);
@@ -40,6 +39,30 @@ START_TEST(test_null_option_setters) {
   CK_INVAL(aiw_call_options_add_metadata_bin(NULL, "k-bin", "v", 1, &err));
   aiw_call_options_clear_metadata(NULL);
   CK_INVAL(aiw_call_options_set_cancel_token(NULL, NULL));
+  /* since 1.2 */
+  CK_INVAL(aiw_client_options_set_service_config(NULL, "{}"));
+  CK_INVAL(aiw_client_options_set_lb_policy(NULL, "round_robin"));
+  CK_INVAL(aiw_client_options_set_retry_policy(NULL, 3, 10, 100));
+  CK_INVAL(aiw_client_options_set_keepalive(NULL, 1000, 1000, 0));
+  CK_INVAL(aiw_client_options_set_reconnect_backoff(NULL, 1, 1, 1));
+  CK_INVAL(aiw_client_options_set_idle_timeout_ms(NULL, 1));
+  CK_INVAL(aiw_client_options_set_compression(NULL, "gzip"));
+  CK_INVAL(aiw_client_options_set_authority(NULL, "a"));
+  CK_INVAL(aiw_client_options_set_bearer_token(NULL, "t"));
+  CK_INVAL(aiw_client_options_set_token_callback(NULL, NULL, NULL));
+  CK_INVAL(aiw_client_options_allow_insecure_credentials(NULL, 1));
+  CK_INVAL(aiw_client_options_set_stats_hook(NULL, NULL, NULL));
+  CK_INVAL(aiw_call_options_set_compression(NULL, "gzip"));
+  CK_INVAL(aiw_call_options_set_max_receive_size(NULL, 1));
+  CK_INVAL(aiw_call_options_set_response_info(NULL, NULL));
+  ck_assert_str_eq(aiw_response_info_peer(NULL), "");
+  ck_assert_str_eq(aiw_response_info_status_message(NULL), "");
+  ck_assert_int_eq(aiw_response_info_status_code(NULL), 0);
+  ck_assert_uint_eq(aiw_response_info_detail_count(NULL), 0);
+  ck_assert_ptr_null(aiw_response_info_detail_type_url(NULL, 0));
+  ck_assert_ptr_null(aiw_response_info_detail_value(NULL, 0, NULL));
+  ck_assert_ptr_null(aiw_response_info_metadata_key(NULL, 1, 0));
+  ck_assert_ptr_null(aiw_response_info_metadata_value(NULL, 0, 0, NULL));
 }
 END_TEST
 

@@ -130,5 +130,7 @@ Suite *suite_raw(void);
 Suite *suite_interop(void);
 Suite *suite_faults(void);
 Suite *suite_hardening(void);
+Suite *suite_channel(void);
+Suite *suite_stats(void);
 
 #endif

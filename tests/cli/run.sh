@@ -24,10 +24,12 @@ FAIL=0
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/aiw-cli-test.XXXXXX")
 SERVER_PID=
 SERVER2_PID=
+SERVER3_PID=
 
 cleanup() {
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
   [ -n "$SERVER2_PID" ] && kill "$SERVER2_PID" 2>/dev/null && wait "$SERVER2_PID" 2>/dev/null
+  [ -n "$SERVER3_PID" ] && kill "$SERVER3_PID" 2>/dev/null && wait "$SERVER3_PID" 2>/dev/null
   rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -159,9 +161,13 @@ run --help
 expect_rc "--help" 0
 expect_out_has "--help lists commands" "chat    [--history ROLE:CONTENT[@UNIX_TS]]..."
 expect_out_has "--help lists global options" "-H, --header K=V"
+for opt in "--service-config FILE" "--keepalive SECONDS" "--compress ALG" "--token TOKEN" "--insecure-token" \
+  "-v, --verbose" "health  [SERVICE]" "69 health:"; do
+  expect_out_has "--help lists $opt" "$opt"
+done
 run -h
 expect_rc "-h" 0
-for cmd in embed search process chat; do
+for cmd in embed search process chat health; do
   run "$cmd" --help
   expect_rc "$cmd --help" 0
   expect_out_has "$cmd --help is the command's" "usage: aiw [global options] $cmd"
@@ -540,6 +546,16 @@ elif openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -
   expect_rc "TLS: default roots do not trust the test CA" 14
   run -t "$TLS_TARGET" search q
   expect_rc "plaintext against a TLS server" 14
+  run --json -v --ca "$TMP/ca.pem" --token tls-t0k3n -t "$TLS_TARGET" search q
+  expect_rc "TLS: --token without --insecure-token" 0
+  expect_err_has "TLS: the server saw the token" "x-seen-authorization: Bearer tls-t0k3n"
+  AIW_TOKEN=env-t0k3n run --json -v --ca "$TMP/ca.pem" -t "$TLS_TARGET" search q
+  expect_rc "TLS: \$AIW_TOKEN" 0
+  expect_err_has "TLS: the server saw \$AIW_TOKEN" "x-seen-authorization: Bearer env-t0k3n"
+  run --ca "$TMP/ca.pem" -t "$TLS_TARGET" health
+  expect_rc "health against a server without a health service" 12
+  expect_err_has "health UNIMPLEMENTED message" "aiw: UNIMPLEMENTED: "
+  expect_out_empty "health UNIMPLEMENTED: no stdout"
   kill "$SERVER2_PID" && wait "$SERVER2_PID" 2>/dev/null
   SERVER2_PID=
   if start_tls_server "$TMP/tls2.out" --cert "$TMP/server.pem" --key "$TMP/server.key" --client-ca "$TMP/ca.pem"; then
@@ -844,6 +860,312 @@ run --tls --server-name '' embed hi
 expect_usage "--server-name '' (gRPC core aborted on it)"
 run --tls --server-name "$(printf 'a%.0s' $(seq 256))" embed hi
 expect_usage "--server-name of 256 bytes"
+
+# ============================================= the production channel (1.2)
+# --service-config, --keepalive, --compress, --token, health, -v.
+
+# -v: the response headers and trailers on stderr, as grpcurl -v prints
+# them; stdout exactly as without -v.
+ECHO_H=(-H x-grpc-test-echo-initial=hello -H x-grpc-test-echo-trailing-bin=AAEC/w)
+PEER_LINE="Peer: ipv4:$AIW_TARGET"
+run -v "${ECHO_H[@]}" search --limit 1 q
+expect_rc "search -v" 0
+expect_err_eq "search -v: headers, trailers (-bin in base64), peer" \
+  $'\nResponse headers received:\nx-grpc-test-echo-initial: hello\n\nResponse trailers received:\nx-grpc-test-echo-trailing-bin: AAEC/w==\n\n'"$PEER_LINE"
+run -v search --limit 1 q
+expect_err_eq "search -v, nothing echoed: (empty)" \
+  $'\nResponse headers received:\n(empty)\n\nResponse trailers received:\n(empty)\n\n'"$PEER_LINE"
+run -v -H x-grpc-test-echo-initial=b1 -H x-grpc-test-echo-initial=a2 -H x-grpc-test-echo-trailing-bin=/w \
+  -H x-grpc-test-echo-trailing-bin=AA search --limit 1 q
+expect_err_has "-v: a repeated header, each value on its line (1)" $'x-grpc-test-echo-initial: b1\nx-grpc-test-echo-initial: a2\n'
+expect_err_has "-v: a repeated trailer, each value on its line" $'x-grpc-test-echo-trailing-bin: /w==\nx-grpc-test-echo-trailing-bin: AA==\n'
+same_stdout() { # NAME AIW-ARGS...: stdout and exit status of `aiw -v ARGS` are those of `aiw ARGS`
+  local name=$1
+  shift
+  run "$@"
+  local out0=$OUT rc0=$RC
+  run -v "${ECHO_H[@]}" "$@"
+  if [ "$RC" -eq "$rc0" ] && cmp -s "$out0" "$OUT"; then ok "$name: -v leaves stdout and exit status alone"; else
+    not_ok "$name: -v changed stdout or exit status" "without -v: rc=$rc0 $(head -c 300 "$out0")" "$(context)"; fi
+  expect_err_has "$name -v: echoed header" $'Response headers received:\nx-grpc-test-echo-initial: hello\n'
+  expect_err_has "$name -v: echoed trailer" $'Response trailers received:\nx-grpc-test-echo-trailing-bin: AAEC/w==\n'
+}
+same_stdout "search" search --limit 3 q
+same_stdout "search --json" --json search q
+same_stdout "embed" embed hello
+same_stdout "embed --json" --json embed --type both hello
+same_stdout "process" process --asset-id a --path p --mime m
+same_stdout "chat" chat '!many:3'
+same_stdout "chat --json" --json chat hi
+same_stdout "search success=false" search '!fail:index down'
+same_stdout "search !error" search '!error:NOT_FOUND:gone'
+same_stdout "health" health
+same_stdout "health --json" --json health
+run -v "${ECHO_H[@]}" search '!error:NOT_FOUND:gone'
+expect_rc "search !error -v" 5
+if [ "$(tail -n 1 "$ERR")" = "aiw: NOT_FOUND: gone" ]; then ok "-v: the error line comes last"; else
+  not_ok "-v: the error line comes last" "$(context)"; fi
+# chat: the headers when the first message arrives (before the answer), the
+# trailers after it; one file for both streams shows the order.
+N=$((N + 1))
+"$AIW" -v "${ECHO_H[@]}" chat '!many:2' >"$TMP/merged.$N" 2>&1 </dev/null
+RC=$?
+OUT=$TMP/merged.$N
+ERR=$OUT
+expect_rc "chat -v, stdout and stderr in one file" 0
+expect_out_eq "chat -v: headers, the answer, then trailers and peer" \
+  $'\nResponse headers received:\nx-grpc-test-echo-initial: hello\nchunk-0 chunk-1 \n[1] doc-001 (score 0.9500) Quarterly report 2024 Q1\n[2] doc-003 (score 0.8750) Meeting notes: product launch\n[3] doc-005 (score 0.7500) Invoice #4411 from Acme\n\nResponse trailers received:\nx-grpc-test-echo-trailing-bin: AAEC/w==\n\n'"$PEER_LINE"$'\n'
+run -v -t 127.0.0.1:1 search q
+expect_rc "-v, unreachable target" 14
+expect_err_has "-v, unreachable: (empty) headers" $'Response headers received:\n(empty)\n'
+expect_err_has "-v, unreachable: (empty) trailers" $'Response trailers received:\n(empty)\n'
+run --verbose --json search --limit 1 q
+expect_rc "--verbose" 0
+expect_err_has "--verbose is -v" "Response trailers received:"
+run search -v --limit 1 q
+expect_err_has "-v after the command" "Response headers received:"
+run -v search ''
+expect_usage "-v: a usage error prints no response info"
+
+# health: SERVING exits 0, any other answer 69, a failed call its gRPC code.
+run health
+expect_rc "health" 0
+expect_out_eq "health: SERVING" "SERVING"$'\n'
+expect_err_empty "health: nothing on stderr"
+run --json health
+expect_json "health --json" json '[{"status":"SERVING"}]'
+run health ai_service.AiWorker
+expect_rc "health ai_service.AiWorker" 0
+expect_out_eq "health ai_service.AiWorker: SERVING" "SERVING"$'\n'
+run health no.such.Service
+expect_rc "health of an unknown service" 69
+expect_out_eq "health unknown service: SERVICE_UNKNOWN" "SERVICE_UNKNOWN"$'\n'
+expect_err_eq "health unknown service: stderr" "aiw: UNHEALTHY: health of service 'no.such.Service': SERVICE_UNKNOWN"
+run --json health no.such.Service
+expect_rc "health --json unknown service" 69
+expect_json "health --json SERVICE_UNKNOWN" json '[{"status":"SERVICE_UNKNOWN"}]'
+run -t 127.0.0.1:1 health
+expect_rc "health, unreachable target" 14
+expect_err_has "health unreachable: message" "aiw: UNAVAILABLE: "
+expect_out_empty "health unreachable: no stdout"
+run --timeout 1 -t 127.0.0.1:1 health
+if [ "$RC" -eq 4 ] || [ "$RC" -eq 14 ]; then ok "health --timeout 1: a failed call's code ($RC)"; else
+  not_ok "health --timeout 1" "$(context)"; fi
+run health a b
+expect_usage "health with two SERVICEs"
+run health --limit 3
+expect_usage "health with a search option"
+run health $'\xff'
+expect_usage "health SERVICE not UTF-8 (refused by libaiw)"
+
+# --keepalive: whole seconds >= 1.
+run --keepalive 300 --json search --limit 1 q
+expect_rc "--keepalive 300" 0
+expect_json "--keepalive 300: the answer" search unknown 0 1
+run --keepalive 1 chat '!slow:100'
+expect_rc "--keepalive 1 (pings during a 0.5 s stream)" 0
+for bad in 0 abc -5 1.5 '' 2147484; do
+  run --keepalive "$bad" search q
+  expect_usage "--keepalive '$bad'"
+done
+run --keepalive 0 search q
+expect_err_has "--keepalive 0: says what it wants" "--keepalive wants whole seconds, 1..2147483, got '0'"
+
+# --token / $AIW_TOKEN: refused over plaintext without --insecure-token.
+run --token t0k3n search q
+expect_usage "--token over plaintext"
+expect_err_has "--token over plaintext: names --tls" "--tls"
+expect_err_has "--token over plaintext: names --insecure-token" "--insecure-token"
+AIW_TOKEN=t0k3n run search q
+expect_usage "\$AIW_TOKEN over plaintext"
+expect_err_has "\$AIW_TOKEN over plaintext: names the variable" "\$AIW_TOKEN would be sent over plaintext"
+AIW_TOKEN= run --json search --limit 1 q
+expect_rc "empty \$AIW_TOKEN: no token" 0
+run --token '' search q
+expect_usage "--token ''"
+run --insecure-token --token $'t\x01k' search q
+expect_usage "--token with a control character"
+run --json --insecure-token --token cli-t0k3n -H x-request-id=cli-tok-1 search --limit 1 q
+expect_rc "--token --insecure-token" 0
+ev=$(event_for cli-tok-1)
+if echo "$ev" | grep -qF '"authorization": "Bearer cli-t0k3n"'; then ok "--token: the service saw authorization: Bearer"; else
+  not_ok "--token: the service saw authorization: Bearer" "event: $ev"; fi
+AIW_TOKEN=env-t0k3n run --json --insecure-token -H x-request-id=cli-tok-2 search --limit 1 q
+expect_rc "\$AIW_TOKEN --insecure-token" 0
+ev=$(event_for cli-tok-2)
+if echo "$ev" | grep -qF '"authorization": "Bearer env-t0k3n"'; then ok "\$AIW_TOKEN reaches the service"; else
+  not_ok "\$AIW_TOKEN reaches the service" "event: $ev"; fi
+AIW_TOKEN=env-t0k3n run --json --insecure-token --token flag-t0k3n -H x-request-id=cli-tok-3 chat '!echo'
+expect_rc "--token and \$AIW_TOKEN" 0
+expect_json "--token wins over \$AIW_TOKEN" assert \
+  'lines[-1]["sources"][0]["metadata"]["md:authorization"] == "Bearer flag-t0k3n"'
+run --insecure-token --token t0k3n health
+expect_rc "health --token --insecure-token" 0
+run --insecure-token --json search --limit 1 q
+expect_rc "--insecure-token without a token: nothing changes" 0
+run --json search '!echo'
+expect_json "no token: no authorization header" assert \
+  '"md:authorization" not in lines[0]["results"][0]["metadata"]'
+
+# --compress: a server that accepts only identity refuses a compressed
+# request (UNIMPLEMENTED before any handler): proof that aiw compressed it.
+run --compress lz4 search q
+expect_usage "--compress lz4"
+expect_err_has "--compress lz4: the choices" "--compress is gzip, deflate or identity, not 'lz4'"
+run --compress gzip --json embed hello
+expect_rc "--compress gzip against a normal server" 0
+expect_json "--compress gzip: the answer" embed text hello unknown
+run --compress deflate --json search --limit 1 q
+expect_rc "--compress deflate against a normal server" 0
+run --compress GZIP chat hi
+expect_rc "--compress GZIP (any case)" 0
+if start_server "$TMP/server3.out" --reject-compressed-requests; then
+  SERVER3_PID=$STARTED_PID
+  PLAIN_ONLY=127.0.0.1:$STARTED_PORT
+  run -t "$PLAIN_ONLY" --json embed hello
+  expect_rc "no --compress vs --reject-compressed-requests" 0
+  expect_json "no --compress: the answer" embed text hello unknown
+  run -t "$PLAIN_ONLY" --compress identity search --limit 1 q
+  expect_rc "--compress identity vs --reject-compressed-requests" 0
+  for alg in gzip deflate; do
+    run -t "$PLAIN_ONLY" --compress "$alg" embed hello
+    expect_rc "--compress $alg vs --reject-compressed-requests" 12
+    expect_err_eq "--compress $alg refused: the server's reason" "aiw: UNIMPLEMENTED: Compression algorithm '$alg' is disabled."
+  done
+  run -t "$PLAIN_ONLY" --compress gzip chat hi
+  expect_rc "chat --compress gzip vs --reject-compressed-requests" 12
+  run -t "$PLAIN_ONLY" --compress gzip health
+  expect_rc "health --compress gzip vs --reject-compressed-requests" 12
+  kill "$SERVER3_PID" && wait "$SERVER3_PID" 2>/dev/null
+  SERVER3_PID=
+else
+  not_ok "--reject-compressed-requests service did not start"
+fi
+
+# --service-config FILE.
+printf '%s' '{"loadBalancingConfig":[{"no_such_policy":{}}]}' >"$TMP/sc-badlb.json"
+run --service-config "$TMP/sc-badlb.json" search q
+expect_usage "--service-config with an unknown policy"
+expect_err_has "unknown policy: gRPC's reason" "No known policies in list: no_such_policy"
+expect_err_has "unknown policy: the INVALID_ARGUMENT line" "aiw: INVALID_ARGUMENT: "
+printf '{"methodConfig": [' >"$TMP/sc-notjson.json"
+run --service-config "$TMP/sc-notjson.json" health
+expect_usage "--service-config that is not JSON"
+expect_err_has "not JSON: gRPC's reason" "JSON parsing failed"
+printf '%s' '{"methodConfig":[{"name":[{}],"timeout":"soon"}]}' >"$TMP/sc-badtimeout.json"
+run --service-config "$TMP/sc-badtimeout.json" search q
+expect_usage "--service-config with a bad timeout"
+expect_err_has "bad timeout: gRPC names the field" "timeout"
+printf '{}\0{}' >"$TMP/sc-nul.json"
+run --service-config "$TMP/sc-nul.json" search q
+expect_usage "--service-config holding a NUL byte"
+run --service-config "$TMP/no-such-config.json" search q
+expect_rc "--service-config missing file" 66
+expect_err_eq "--service-config missing file: message" \
+  "aiw: NO_INPUT: cannot read --service-config file '$TMP/no-such-config.json': No such file or directory"
+expect_out_empty "--service-config missing file: no output"
+run --service-config "$TMP" search q
+expect_rc "--service-config a directory" 66
+run_capped run --service-config /dev/zero search q
+expect_rc "--service-config /dev/zero: capped" 66
+printf '%s' '{}' >"$TMP/sc-empty.json"
+run --service-config "$TMP/sc-empty.json" --json search --limit 1 q
+expect_rc "--service-config {}" 0
+RETRY_CONFIG='{"methodConfig":[{"name":[{"service":"ai_service.AiWorker"}],"retryPolicy":{"maxAttempts":3,"initialBackoff":"0.01s","maxBackoff":"0.1s","backoffMultiplier":2,"retryableStatusCodes":["UNAVAILABLE"]}}]}'
+printf '%s' "$RETRY_CONFIG" >"$TMP/sc-retry.json"
+run --compress gzip --service-config "$TMP/sc-retry.json" search q
+expect_usage "--compress with a retryPolicy"
+expect_err_has "--compress with a retryPolicy: libaiw says why" "compressed request that it retries"
+KEY=cli-retry-$RANDOM$RANDOM
+run process --asset-id "!fail-attempts:1:$KEY-a" --path p --mime m
+expect_rc "!fail-attempts:1 without a retry policy" 14
+run -v --service-config "$TMP/sc-retry.json" --json process --asset-id "!fail-attempts:2:$KEY-b" --path p --mime m
+expect_rc "--service-config retryPolicy: the third attempt succeeds" 0
+expect_json "retryPolicy: the answer" json '[{"success":true,"stage":"STAGE_COMPLETED","progress":1}]'
+expect_err_has "retryPolicy: -v shows the attempt" $'x-aiw-attempt: 3\n'
+expect_err_has "retryPolicy: -v shows gRPC's previous attempts" $'x-aiw-previous-attempts: 2\n'
+
+# round_robin and client-side health checking over two replicas (--name r0,
+# r1): -v shows which one answered (trailer x-aiw-replica).
+if start_server "$TMP/r0.out" --name r0; then
+  SERVER3_PID=$STARTED_PID
+  R0_PID=$STARTED_PID
+  R0=127.0.0.1:$STARTED_PORT
+fi
+if [ -n "$SERVER3_PID" ] && start_server "$TMP/r1.out" --name r1; then
+  SERVER2_PID=$STARTED_PID
+  R1=127.0.0.1:$STARTED_PORT
+  replica() { sed -n 's/^x-aiw-replica: //p' "$ERR"; }
+  printf '%s' '{"loadBalancingConfig":[{"round_robin":{}}]}' >"$TMP/sc-rr.json"
+  printf '%s' '{"loadBalancingConfig":[{"round_robin":{}}],"healthCheckConfig":{"serviceName":""}}' >"$TMP/sc-rr-health.json"
+  seen=
+  for i in 1 2 3; do
+    run -v --service-config "$TMP/sc-rr.json" -t "ipv4:$R0,$R1" --json search --limit 1 q
+    expect_rc "round_robin call $i" 0
+    r=$(replica)
+    case $r in r0 | r1) ok "round_robin call $i: answered by $r"; seen="$seen $r" ;; *) not_ok "round_robin call $i: replica '$r'" "$(context)" ;; esac
+  done
+  run -v -t "ipv4:$R0,$R1" search --limit 1 q
+  if [ "$(replica)" = r0 ]; then ok "pick_first (no --service-config): r0, the first address"; else
+    not_ok "pick_first: r0" "$(context)"; fi
+  # r0 NOT_SERVING: round_robin with healthCheckConfig sends every call to r1;
+  # pick_first, which does no health checking, still to r0.
+  kill -USR1 "$R0_PID"
+  deadline=$((SECONDS + 20))
+  while [ $SECONDS -lt $deadline ]; do
+    run -t "$R0" health
+    [ "$RC" -ne 0 ] && break
+    sleep 0.05
+  done
+  expect_rc "health after SIGUSR1" 69
+  expect_out_eq "health after SIGUSR1: NOT_SERVING" "NOT_SERVING"$'\n'
+  expect_err_eq "health NOT_SERVING: stderr" "aiw: UNHEALTHY: health of the server: NOT_SERVING"
+  run --json -t "$R0" health ai_service.AiWorker
+  expect_rc "health ai_service.AiWorker after SIGUSR1" 69
+  expect_json "health --json NOT_SERVING" json '[{"status":"NOT_SERVING"}]'
+  run -t "$R1" health
+  expect_rc "the other replica still SERVING" 0
+  for i in 1 2 3; do
+    run -v --service-config "$TMP/sc-rr-health.json" -t "ipv4:$R0,$R1" process --asset-id a --path p --mime m
+    expect_rc "round_robin + health checking, r0 NOT_SERVING, call $i" 0
+    if [ "$(replica)" = r1 ]; then ok "r0 NOT_SERVING, call $i: answered by r1"; seen="$seen r1"; else
+      not_ok "r0 NOT_SERVING, call $i: want r1" "$(context)"; fi
+  done
+  run -v -t "ipv4:$R0,$R1" process --asset-id a --path p --mime m
+  if [ "$(replica)" = r0 ]; then ok "r0 NOT_SERVING, pick_first: still r0"; seen="$seen r0"; else
+    not_ok "r0 NOT_SERVING, pick_first: r0" "$(context)"; fi
+  case " $seen " in *" r0 "*) case " $seen " in *" r1 "*) ok "-v showed both replicas' trailers" ;; *) not_ok "-v showed both replicas: $seen" ;; esac ;;
+    *) not_ok "-v showed both replicas: $seen" ;; esac
+  # Both NOT_SERVING: round_robin with health checking has no backend.
+  run -t "$R1" process --asset-id '!health:NOT_SERVING' --path p --mime m
+  expect_rc "!health:NOT_SERVING directive" 0
+  run -t "$R1" health
+  expect_rc "health after !health:NOT_SERVING" 69
+  run --timeout 10000 --service-config "$TMP/sc-rr-health.json" -t "ipv4:$R0,$R1" search q
+  expect_rc "round_robin + health checking, no backend serving" 14
+  kill -USR2 "$R0_PID"
+  deadline=$((SECONDS + 20))
+  while [ $SECONDS -lt $deadline ]; do
+    run -t "$R0" health
+    [ "$RC" -eq 0 ] && break
+    sleep 0.05
+  done
+  expect_rc "health after SIGUSR2: SERVING again" 0
+  expect_out_eq "health after SIGUSR2: SERVING" "SERVING"$'\n'
+  run -v --service-config "$TMP/sc-rr-health.json" -t "ipv4:$R0,$R1" search --limit 1 q
+  expect_rc "round_robin + health checking, r0 back" 0
+  if [ "$(replica)" = r0 ]; then ok "r1 NOT_SERVING, r0 back: answered by r0"; else not_ok "r0 back: want r0" "$(context)"; fi
+  run -v health
+  expect_err_eq "health -v: a health check's trailers (none from the main service)" \
+    $'\nResponse headers received:\n(empty)\n\nResponse trailers received:\n(empty)\n\n'"$PEER_LINE"
+  run -v -t "$R0" health
+  expect_err_has "health -v against r0: its x-aiw-replica trailer" $'Response trailers received:\nx-aiw-replica: r0\n'
+  kill "$SERVER2_PID" "$SERVER3_PID" && wait "$SERVER2_PID" "$SERVER3_PID" 2>/dev/null
+  SERVER2_PID=
+  SERVER3_PID=
+else
+  not_ok "the replicas r0 and r1 did not start"
+fi
 
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]

@@ -7,7 +7,9 @@ Serves ai_service.AiWorker/VectorSearch over TLS on a free 127.0.0.1 port
 (mutual TLS when --client-ca is given) and answers every call with the
 SearchResponse {total_count: 7, success: true}, built by hand on the wire
 (field 2 varint 7, field 3 varint 1), so it needs no generated stubs and
-shares no code with the reference service. Prints `LISTENING <port>` when
+shares no code with the reference service. A request's `authorization` header
+is sent back as the trailer `x-seen-authorization` (to check --token over
+TLS). Prints `LISTENING <port>` when
 ready; stops on SIGTERM/SIGINT.
 """
 import argparse
@@ -26,6 +28,13 @@ def read(path):
         return f.read()
 
 
+def search(request, context):
+    auth = [v for k, v in context.invocation_metadata() if k == 'authorization']
+    if auth:
+        context.set_trailing_metadata((('x-seen-authorization', auth[0]),))
+    return SEARCH_RESPONSE
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--cert', required=True)
@@ -33,7 +42,7 @@ def main():
     ap.add_argument('--client-ca')
     args = ap.parse_args()
     handler = grpc.method_handlers_generic_handler('ai_service.AiWorker', {
-        'VectorSearch': grpc.unary_unary_rpc_method_handler(lambda request, context: SEARCH_RESPONSE),
+        'VectorSearch': grpc.unary_unary_rpc_method_handler(search),
     })
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), handlers=[handler])
     creds = grpc.ssl_server_credentials(

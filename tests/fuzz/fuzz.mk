@@ -13,10 +13,13 @@ FUZZ_CORPUS  := $(BUILD)/fuzz/corpus
 FUZZ_LONG_SECONDS ?= 1800
 
 .PHONY: test-fuzz fuzz
-$(FUZZ_BIN): tests/fuzz/fuzz_decode.c $(LIB_SRCS) $(GEN_SRCS) $(LIB_HDRS) | $(DEPS_STAMP)
+FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+$(FUZZ_BIN): tests/fuzz/fuzz_decode.c $(LIB_SRCS) $(GEN_SRCS) $(LIB_HDRS) lib/service_config.cc | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	clang $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iinclude -Ilib -I$(GEN_DIR) \
-		$(GRPC_CFLAGS) tests/fuzz/fuzz_decode.c $(LIB_SRCS) $(GEN_SRCS) -o $@ $(GRPC_LIBS) -lpthread
+	clang++ -std=c++17 -g -O1 $(FUZZ_SAN) -Ilib $(GRPC_CFLAGS) -c lib/service_config.cc -o $(BUILD)/fuzz/service_config.o
+	clang $(CSTD) -g -O1 $(FUZZ_SAN) -Iinclude -Ilib -I$(GEN_DIR) \
+		$(GRPC_CFLAGS) tests/fuzz/fuzz_decode.c $(LIB_SRCS) $(GEN_SRCS) $(BUILD)/fuzz/service_config.o -o $@ \
+		$(GRPC_LIBS) -lpthread
 
 test-fuzz: $(FUZZ_BIN)
 	@mkdir -p $(FUZZ_CORPUS)

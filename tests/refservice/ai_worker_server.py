@@ -15,6 +15,7 @@ import argparse
 import base64
 import json
 import os
+import select
 import signal
 import struct
 import subprocess
@@ -29,28 +30,37 @@ PROTO_DIR = os.path.join(REPO, "idl")
 PROTO = os.path.join(PROTO_DIR, "ai_service.proto")
 GEN_DIR = os.environ.get("AIW_PY_GEN_DIR") or os.path.join(REPO, "build", "gen", "py")
 GEN_FILES = ("ai_service_pb2.py", "ai_service_pb2_grpc.py")
+# Every proto the server needs, with the files protoc makes of it.
+STUBS = ((PROTO, GEN_FILES),
+         (os.path.join(PROTO_DIR, "health.proto"), ("health_pb2.py", "health_pb2_grpc.py")))
 
 MAX_MESSAGE = 64 * 1024 * 1024
 
 
-def ensure_stubs():
-    """Generate the Python stubs into GEN_DIR if missing or older than the
-    proto. Concurrent starters are safe: files are generated into a private
-    directory and renamed into place atomically."""
+def _stale(proto, files):
     try:
-        proto_mtime = os.stat(PROTO).st_mtime
+        proto_mtime = os.stat(proto).st_mtime
     except OSError:
         proto_mtime = 0
-    fresh = all(os.path.exists(os.path.join(GEN_DIR, f)) and
-                os.stat(os.path.join(GEN_DIR, f)).st_mtime >= proto_mtime for f in GEN_FILES)
-    if not fresh:
+    return not all(os.path.exists(os.path.join(GEN_DIR, f)) and
+                   os.stat(os.path.join(GEN_DIR, f)).st_mtime >= proto_mtime for f in files)
+
+
+def ensure_stubs():
+    """Generate the Python stubs into GEN_DIR if missing or older than their
+    proto. Concurrent starters are safe: files are generated into a private
+    directory and renamed into place atomically."""
+    stale = [(proto, files) for proto, files in STUBS if _stale(proto, files)]
+    if stale:
         os.makedirs(GEN_DIR, exist_ok=True)
         tmp = tempfile.mkdtemp(prefix=".gen-", dir=GEN_DIR)
         try:
             subprocess.run(["protoc", "-I" + PROTO_DIR, "--python_out=" + tmp, "--grpc_out=" + tmp,
-                            "--plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin", PROTO], check=True)
-            for f in GEN_FILES:
-                os.replace(os.path.join(tmp, f), os.path.join(GEN_DIR, f))
+                            "--plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin"] +
+                           [proto for proto, _ in stale], check=True)
+            for _, files in stale:
+                for f in files:
+                    os.replace(os.path.join(tmp, f), os.path.join(GEN_DIR, f))
         finally:
             for f in os.listdir(tmp):
                 os.unlink(os.path.join(tmp, f))
@@ -63,6 +73,8 @@ ensure_stubs()
 
 import grpc  # noqa: E402
 import ai_service_pb2 as pb  # noqa: E402
+import health_pb2  # noqa: E402
+import health_pb2_grpc  # noqa: E402
 
 # ---------------------------------------------------------------------------
 # Deterministic embeddings
@@ -242,6 +254,24 @@ def serialize(msg):
     return msg if isinstance(msg, bytes) else msg.SerializeToString()
 
 
+# `!details:`: the `grpc-status-details-bin` trailer, a google.rpc.Status
+# (idl/rpc_status.proto has its wire form) serialized by hand.
+DETAILS_ERROR_INFO = _field(1, b"AIW_TEST") + _field(2, b"refservice.thinkbank")  # google.rpc.ErrorInfo
+DETAILS_RAW = b"\x00\x01\xfe\xff"
+
+
+def status_details(code, message):
+    msg = message.encode("utf-8")
+    return (b"\x08" + _varint(code.value[0]) + (_field(2, msg) if msg else b"") +
+            _field(3, _field(1, b"type.googleapis.com/google.rpc.ErrorInfo") + _field(2, DETAILS_ERROR_INFO)) +
+            _field(3, _field(1, b"type.googleapis.com/aiw.test.Raw") + _field(2, DETAILS_RAW)))
+
+
+# `!fail-attempts:N:KEY`: attempts counted per KEY, process-wide.
+ATTEMPTS = {}
+ATTEMPTS_LOCK = threading.Lock()
+
+
 class Abort(Exception):
     def __init__(self, code, message):
         super().__init__(message)
@@ -292,8 +322,26 @@ def parse_directive(s):
         return ("error", (status_code(parts[0]), parts[1] if len(parts) > 1 else ""))
     if s.startswith("!fail:"):
         return ("fail", (s[len("!fail:"):],))
+    if s.startswith("!details:"):
+        parts = s[len("!details:"):].split(":", 1)
+        return ("details", (status_code(parts[0]), parts[1] if len(parts) > 1 else ""))
+    if s.startswith("!fail-attempts:"):
+        parts = s[len("!fail-attempts:"):].split(":", 2)
+        if len(parts) < 2:
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "bad directive: !fail-attempts:N:KEY[:CODE_NAME]")
+        code = status_code(parts[2]) if len(parts) > 2 else grpc.StatusCode.UNAVAILABLE
+        return ("fail-attempts", (nonneg_int(parts[0], "!fail-attempts"), parts[1], code))
+    if s.startswith("!attempts:"):
+        return ("attempts", (s[len("!attempts:"):],))
+    if s.startswith("!health:"):
+        arg = s[len("!health:"):]
+        if arg not in ("SERVING", "NOT_SERVING"):
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "bad directive: !health:SERVING or !health:NOT_SERVING")
+        return ("health", (health_pb2.HealthCheckResponse.ServingStatus.Value(arg),))
     if s.startswith("!slow:"):
         return ("slow", (nonneg_int(s[len("!slow:"):], "!slow"),))
+    if s.startswith("!hold:"):
+        return ("hold", (nonneg_int(s[len("!hold:"):], "!hold"),))
     if s.startswith("!many:"):
         return ("many", (nonneg_int(s[len("!many:"):], "!many"),))
     if s.startswith("!big:"):
@@ -309,6 +357,35 @@ def parse_directive(s):
         return ("error-after", (nonneg_int(parts[0], "!error-after"), status_code(parts[1]),
                                 parts[2] if len(parts) > 2 else ""))
     return None
+
+
+def common_directive(call, d):
+    """Applies the directives every RPC treats alike (`!error:`, `!details:`,
+    `!fail-attempts:`, `!attempts:`): raises Abort for a failure, else returns
+    (name, args) for the RPC to go on with; (None, ()) means ordinary input."""
+    if not d:
+        return (None, ())
+    name, args = d
+    if name == "error":
+        raise Abort(*args)
+    if name == "details":
+        call.trailers.append(("grpc-status-details-bin", status_details(*args)))
+        raise Abort(*args)
+    if name == "fail-attempts":
+        n, key, code = args
+        with ATTEMPTS_LOCK:
+            k = ATTEMPTS[key] = ATTEMPTS.get(key, 0) + 1
+        call.trailers.append(("x-aiw-attempt", str(k)))
+        call.trailers.append(("x-aiw-previous-attempts", call.metadata.get("grpc-previous-rpc-attempts", "0")))
+        if k <= n:
+            raise Abort(code, "attempt %d of %s fails" % (k, key))
+        return (None, ())
+    if name == "attempts":
+        with ATTEMPTS_LOCK:
+            k = ATTEMPTS.get(args[0], 0)
+        call.trailers.append(("x-aiw-attempt-count", str(k)))
+        return (None, ())
+    return d
 
 
 def metadata_dict(context):
@@ -329,16 +406,17 @@ ECHO_TRAILING = "x-grpc-test-echo-trailing-bin"
 
 
 def echo_metadata(context):
+    """Sends the echoed header now; returns the echoed trailers (to be sent
+    with the call's other trailers: see Call.send_trailers)."""
     md = context.invocation_metadata()
     initial = [(k, v) for k, v in md if k == ECHO_INITIAL]
     trailing = [(k, v) for k, v in md if k == ECHO_TRAILING]
     try:
         if initial:
             context.send_initial_metadata(initial)
-        if trailing:
-            context.set_trailing_metadata(trailing)
     except grpc.RpcError:
         pass  # the RPC ended already (cancelled while it waited for a worker)
+    return trailing
 
 
 # ---------------------------------------------------------------------------
@@ -348,19 +426,33 @@ def echo_metadata(context):
 class Call:
     """Per-RPC bookkeeping: outcome, cancellation, the events line."""
 
-    def __init__(self, server, rpc, context):
+    def __init__(self, server, rpc, context, log=True):
         self.server = server
         self.rpc = rpc
         self.context = context
+        self.log = log
         self.done = threading.Event()
         self.finished = False
         self.outcome = "OK"
         self.metadata = metadata_dict(context)
+        # Trailers of the response, sent together by send_trailers (grpcio
+        # keeps only the last set_trailing_metadata).
+        self.trailers = []
         # add_callback refuses (returns False) once the RPC has already ended,
         # e.g. cancelled while it waited for a worker thread: end it now.
         if not context.add_callback(self._on_end):
             self._on_end()
-        echo_metadata(context)
+        self.trailers.extend(echo_metadata(context))
+
+    def send_trailers(self):
+        md = list(self.trailers)
+        if self.server.name is not None:
+            md.append(("x-aiw-replica", self.server.name))
+        if md:
+            try:
+                self.context.set_trailing_metadata(md)
+            except Exception:
+                pass  # the RPC ended already
 
     def sleep(self, ms):
         """Sleeps ms milliseconds, or less if the RPC ends (client cancelled)."""
@@ -368,6 +460,8 @@ class Call:
 
     def _on_end(self):
         self.done.set()
+        if not self.log:
+            return
         cancelled = getattr(getattr(self.context, "_state", None), "client", None) == "cancelled"
         if not self.finished:
             outcome = "CANCELLED"
@@ -380,13 +474,17 @@ class Call:
 
 
 class AiWorker:
-    def __init__(self, events_path):
+    def __init__(self, events_path, name=None, health=None):
         self.events_lock = threading.Lock()
         self.events = open(events_path, "a", encoding="utf-8") if events_path else None
+        self.name = name
+        self.health = health
 
     def log_event(self, obj):
         if self.events is None:
             return
+        if self.name is not None:
+            obj["replica"] = self.name
         line = json.dumps(obj, sort_keys=True, ensure_ascii=False)
         with self.events_lock:
             self.events.write(line + "\n")
@@ -406,6 +504,7 @@ class AiWorker:
                 context.set_details(e.message)
                 return None
             finally:
+                call.send_trailers()
                 call.finished = True
         return handler
 
@@ -415,9 +514,11 @@ class AiWorker:
             try:
                 yield from body(request, context, call)
                 call.outcome = "OK"
+                call.send_trailers()
                 call.finished = True
             except Abort as e:
                 call.outcome = e.code.name
+                call.send_trailers()
                 call.finished = True
                 context.set_code(e.code)
                 context.set_details(e.message)
@@ -425,11 +526,8 @@ class AiWorker:
 
     # -- ProcessAsset -------------------------------------------------------
     def process_asset(self, request, context, call):
-        d = parse_directive(request.asset_id)
-        if d:
-            name, args = d
-            if name == "error":
-                raise Abort(*args)
+        name, args = common_directive(call, parse_directive(request.asset_id))
+        if name:
             if name in ("empty", "garbage"):
                 return pb.ProcessStatus() if name == "empty" else GARBAGE
             if name == "nul":
@@ -438,8 +536,10 @@ class AiWorker:
                 return pb.ProcessStatus(success=True, error="", stage=pb.STAGE_PROCESSING, progress=float("nan"))
             if name == "fail":
                 return pb.ProcessStatus(success=False, error=args[0], stage=pb.STAGE_FAILED, progress=0.0)
-            if name == "slow":
+            if name in ("slow", "hold"):
                 call.sleep(args[0])
+            if name == "health":
+                self.health.set_all(args[0])
             if name == "echo":
                 o = request.options
                 err = ("asset_id=%s;file_path=%s;mime_type=%s;ocr=%d;caption=%d;embedding=%d;summary=%d;"
@@ -457,9 +557,7 @@ class AiWorker:
         if which == "text":
             d = parse_directive(request.text)
             if d and d[0] != "echo":
-                name, args = d
-                if name == "error":
-                    raise Abort(*args)
+                name, args = common_directive(call, d)
                 if name in ("empty", "garbage"):
                     return pb.EmbeddingResponse() if name == "empty" else GARBAGE
                 if name == "nul":
@@ -469,7 +567,7 @@ class AiWorker:
                                                 visual_vector=[float("inf")])
                 if name == "fail":
                     return pb.EmbeddingResponse(success=False, error=args[0])
-                if name == "slow":
+                if name in ("slow", "hold"):
                     call.sleep(args[0])
             data = request.text.encode("utf-8")
         else:
@@ -492,11 +590,8 @@ class AiWorker:
     def vector_search(self, request, context, call):
         if request.limit < 0:
             raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "limit must be >= 0")
-        d = parse_directive(request.query)
-        if d:
-            name, args = d
-            if name == "error":
-                raise Abort(*args)
+        name, args = common_directive(call, parse_directive(request.query))
+        if name:
             if name in ("empty", "garbage"):
                 return pb.SearchResponse() if name == "empty" else GARBAGE
             if name == "badkey":
@@ -507,7 +602,7 @@ class AiWorker:
                 return pb.SearchResponse(results=nan_results(), total_count=3, success=True)
             if name == "fail":
                 return pb.SearchResponse(success=False, error=args[0], total_count=0)
-            if name == "slow":
+            if name in ("slow", "hold"):
                 call.sleep(args[0])
             if name == "big":
                 r = pb.SearchResult(asset_id="big", score=1.0, caption="x" * args[0], mime_type="text/plain")
@@ -528,10 +623,7 @@ class AiWorker:
 
     # -- ChatStream ---------------------------------------------------------
     def chat_stream(self, request, context, call):
-        d = parse_directive(request.query)
-        name, args = d if d else (None, ())
-        if name == "error":
-            raise Abort(*args)
+        name, args = common_directive(call, parse_directive(request.query))
         if name == "empty":
             yield pb.ChatResponse()
             return
@@ -589,6 +681,10 @@ class AiWorker:
                                   metadata=md)
             yield pb.ChatResponse(chunk=text, is_final=True, sources=[src])
             return
+        if name == "hold":
+            call.sleep(args[0])
+            if call.done.is_set():
+                return
         chunks = chat_chunks(request.query)
         for i, text in enumerate(chunks):
             if name == "slow":
@@ -599,6 +695,67 @@ class AiWorker:
                 yield pb.ChatResponse(chunk=text, is_final=True, sources=chat_sources(request.options))
             else:
                 yield pb.ChatResponse(chunk=text)
+
+
+# ---------------------------------------------------------------------------
+# Health (grpc.health.v1, idl/health.proto): Debian's grpcio has no grpc_health
+# ---------------------------------------------------------------------------
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+SERVICE_UNKNOWN = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
+HEALTH_SERVICES = ("", "ai_service.AiWorker")
+
+
+class Health(health_pb2_grpc.HealthServicer):
+    def __init__(self, worker, serving):
+        self.worker = worker
+        self.cond = threading.Condition()
+        self.status = {name: SERVING if serving else NOT_SERVING for name in HEALTH_SERVICES}
+
+    def set_all(self, status):
+        with self.cond:
+            for name in self.status:
+                self.status[name] = status
+            self.cond.notify_all()
+
+    def wake(self):
+        with self.cond:
+            self.cond.notify_all()
+
+    def Check(self, request, context):
+        call = Call(self.worker, "Check", context, log=False)
+        try:
+            with self.cond:
+                status = self.status.get(request.service)
+            if status is None:
+                context.set_code(grpc.StatusCode.NOT_FOUND)
+                context.set_details("unknown service")
+                return None
+            return health_pb2.HealthCheckResponse(status=status)
+        finally:
+            call.send_trailers()
+            call.finished = True
+
+    def Watch(self, request, context):
+        call = Call(self.worker, "Watch", context, log=False)
+        context.add_callback(self.wake)  # ends the wait below when the call ends
+        try:
+            sent = None
+            while True:
+                with self.cond:
+                    while True:
+                        status = self.status.get(request.service, SERVICE_UNKNOWN)
+                        if status != sent or call.done.is_set():
+                            break
+                        self.cond.wait(1.0)
+                if call.done.is_set():
+                    return
+                sent = status
+                yield health_pb2.HealthCheckResponse(status=status)
+        finally:
+            call.send_trailers()
+            call.finished = True
 
 
 RPCS = ("ProcessAsset", "ChatStream", "GetEmbedding", "VectorSearch")
@@ -640,17 +797,43 @@ def main(argv=None):
     ap.add_argument("--no-chat", action="store_true", help="same as --disable ChatStream")
     ap.add_argument("--exit-with-stdin", action="store_true",
                     help="stop when standard input reaches EOF (a parent's lifeline pipe)")
+    ap.add_argument("--name", metavar="NAME",
+                    help="replica name: trailer x-aiw-replica on every response, \"replica\" in events")
+    ap.add_argument("--not-serving", action="store_true", help="health starts NOT_SERVING (default SERVING)")
+    ap.add_argument("--gzip", action="store_true", help="compress responses with gzip")
+    ap.add_argument("--reject-compressed-requests", action="store_true",
+                    help="only the identity encoding is enabled: compressed requests get UNIMPLEMENTED")
+    ap.add_argument("--min-ping-interval-ms", type=int, metavar="MS",
+                    help="grpc.http2.min_ping_interval_without_data_ms")
+    ap.add_argument("--permit-keepalive-without-calls", action="store_true",
+                    help="grpc.keepalive_permit_without_calls = 1")
+    ap.add_argument("--max-ping-strikes", type=int, metavar="N", help="grpc.http2.max_ping_strikes")
     args = ap.parse_args(argv)
+    if args.name is not None and not all(0x20 <= ord(c) <= 0x7E for c in args.name):
+        ap.error("--name must be printable ASCII (a metadata value)")
+    if args.gzip and args.reject_compressed_requests:
+        ap.error("--gzip and --reject-compressed-requests exclude each other (one set of enabled encodings)")
     disabled = set(args.disable)
     if args.no_chat:
         disabled.add("ChatStream")
 
-    worker = AiWorker(args.events)
+    worker = AiWorker(args.events, args.name)
+    health = worker.health = Health(worker, not args.not_serving)
+    options = [("grpc.max_send_message_length", MAX_MESSAGE),
+               ("grpc.max_receive_message_length", MAX_MESSAGE),
+               ("grpc.so_reuseport", 0)]
+    if args.reject_compressed_requests:
+        options.append(("grpc.compression_enabled_algorithms_bitset", 1))  # identity only
+    if args.min_ping_interval_ms is not None:
+        options.append(("grpc.http2.min_ping_interval_without_data_ms", args.min_ping_interval_ms))
+    if args.permit_keepalive_without_calls:
+        options.append(("grpc.keepalive_permit_without_calls", 1))
+    if args.max_ping_strikes is not None:
+        options.append(("grpc.http2.max_ping_strikes", args.max_ping_strikes))
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.workers),
-                         handlers=[build_handler(worker, disabled)],
-                         options=[("grpc.max_send_message_length", MAX_MESSAGE),
-                                  ("grpc.max_receive_message_length", MAX_MESSAGE),
-                                  ("grpc.so_reuseport", 0)])
+                         handlers=[build_handler(worker, disabled)], options=options,
+                         compression=grpc.Compression.Gzip if args.gzip else None)
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
     host = args.host
     if ":" in host and not host.startswith("["):
         host = "[%s]" % host
@@ -659,10 +842,20 @@ def main(argv=None):
         print("ai_worker_server: cannot bind %s:%d" % (args.host, args.port), file=sys.stderr)
         return 1
     stop = threading.Event()
+    # Python runs signal handlers on the main thread only, and only once it
+    # runs Python code again; a signal delivered to one of gRPC's threads does
+    # not interrupt the main thread's wait. The wakeup fd does: the C-level
+    # handler writes the signal number to it, which ends the select below.
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGUSR1, lambda *_: health.set_all(NOT_SERVING))
+    signal.signal(signal.SIGUSR2, lambda *_: health.set_all(SERVING))
     # A parent may have spawned us with these blocked (seen under valgrind).
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2})
     if args.exit_with_stdin:
         def watch_stdin():
             # Raw reads: a daemon thread blocked in a buffered read would
@@ -670,12 +863,21 @@ def main(argv=None):
             while os.read(0, 65536):
                 pass
             stop.set()
+            try:
+                os.write(wake_w, b"\0")
+            except OSError:
+                pass
         threading.Thread(target=watch_stdin, daemon=True).start()
     server.start()
     sys.stdout.write("LISTENING %d\n" % port)
     sys.stdout.flush()
-    while not stop.wait(3600):
-        pass
+    while not stop.is_set():
+        try:
+            select.select([wake_r], [], [], 1.0)
+            while os.read(wake_r, 512):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
     server.stop(grace=0.2).wait()
     return 0
 

@@ -7,7 +7,7 @@
 
 TORTURE_DIR   := $(BUILD)/torture
 TORTURE_LIB   := $(TORTURE_DIR)/lib/libaiw.so
-TORTURE_OBJS  := $(patsubst lib/%.c,$(TORTURE_DIR)/obj/lib/%.o,$(LIB_SRCS)) $(TORTURE_DIR)/obj/gen/ai_service.pb-c.o
+TORTURE_OBJS  := $(call lib_objs,$(TORTURE_DIR))
 TORTURE_BIN   := $(TORTURE_DIR)/torture
 TORTURE_TSRCS := tests/torture/torture.c tests/check/harness.c tests/check/expect.c
 
@@ -20,6 +20,8 @@ $(TORTURE_DIR)/obj/lib/%.o: lib/%.c $(LIB_HDRS) | $(DEPS_STAMP)
 $(TORTURE_DIR)/obj/gen/%.o: $(GEN_DIR)/%.c $(GEN_HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(GEN_CFLAGS) -O1 $(SAN_FLAGS) -c $< -o $@
+
+$(eval $(call lib_cxx_rule,$(TORTURE_DIR),-O1 $$(SAN_FLAGS)))
 
 $(TORTURE_LIB): $(TORTURE_OBJS) lib/libaiw.map
 	@mkdir -p $(dir $@)

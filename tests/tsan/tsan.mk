@@ -11,7 +11,7 @@
 TSAN_FLAGS    := -fsanitize=thread -fno-omit-frame-pointer
 TSAN_DIR      := $(BUILD)/tsan
 TSAN_LIB      := $(TSAN_DIR)/lib/libaiw.so
-TSAN_OBJS     := $(patsubst lib/%.c,$(TSAN_DIR)/obj/lib/%.o,$(LIB_SRCS)) $(TSAN_DIR)/obj/gen/ai_service.pb-c.o
+TSAN_OBJS     := $(call lib_objs,$(TSAN_DIR))
 TSAN_TOBJS    := $(patsubst tests/check/%.c,$(TSAN_DIR)/tobj/%.o,$(CHECK_SRCS))
 TSAN_BIN      := $(TSAN_DIR)/check_aiw
 TSAN_ENV       = TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 \
@@ -26,6 +26,8 @@ $(TSAN_DIR)/obj/lib/%.o: lib/%.c $(LIB_HDRS) | $(DEPS_STAMP)
 $(TSAN_DIR)/obj/gen/%.o: $(GEN_DIR)/%.c $(GEN_HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(GEN_CFLAGS) -O1 $(TSAN_FLAGS) -c $< -o $@
+
+$(eval $(call lib_cxx_rule,$(TSAN_DIR),-O1 $$(TSAN_FLAGS)))
 
 $(TSAN_LIB): $(TSAN_OBJS) lib/libaiw.map
 	@mkdir -p $(dir $@)
