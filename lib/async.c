@@ -12,7 +12,7 @@
 
 #include <grpc/support/time.h>
 
-#include "internal.h"
+#include "engine.h"
 
 struct aiw_queue {
   grpc_completion_queue *cq;

@@ -5,7 +5,7 @@
 
 #include <grpc/support/time.h>
 
-#include "internal.h"
+#include "engine.h"
 
 static grpc_completion_queue *queue_new(void) { return grpc_completion_queue_create_for_next(NULL); }
 

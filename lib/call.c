@@ -10,24 +10,7 @@
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 
-#include "internal.h"
-
-#define UNARY(id, rpc, type, lower)                                                                                    \
-  [id] = {"/ai_service.AiWorker/" rpc,                                                                                 \
-          rpc,                                                                                                         \
-          &ai_service__##lower##__descriptor,                                                                          \
-          0,                                                                                                           \
-          id,                                                                                                          \
-          offsetof(AiService__##type, success),                                                                        \
-          offsetof(AiService__##type, error)}
-const aiw_method aiw__methods[AIW_METHOD_COUNT] = {
-    UNARY(AIW_METHOD_PROCESS_ASSET, "ProcessAsset", ProcessStatus, process_status),
-    [AIW_METHOD_CHAT_STREAM] = {"/ai_service.AiWorker/ChatStream", "ChatStream", &ai_service__chat_response__descriptor,
-                                1, AIW_METHOD_CHAT_STREAM, 0, 0},
-    UNARY(AIW_METHOD_GET_EMBEDDING, "GetEmbedding", EmbeddingResponse, embedding_response),
-    UNARY(AIW_METHOD_VECTOR_SEARCH, "VectorSearch", SearchResponse, search_response),
-};
-#undef UNARY
+#include "engine.h"
 
 aiw_code aiw__method_for_path(aiw_method *m, const char *path, int streaming, aiw_error *err) {
   if (!path || path[0] != '/' || !path[1])
@@ -204,6 +187,7 @@ aiw_code aiw__call_start(aiw_call *c, aiw_client *client, const aiw_method *meth
   c->status_tag = (aiw_batch_tag){AIW_BATCH_STATUS, c};
   c->client_link.call = c;
   c->token_link.call = c;
+  c->client_link.cancel = c->token_link.cancel = aiw__call_cancel;
   grpc_metadata_array_init(&c->recv_initial_md);
   grpc_metadata_array_init(&c->recv_trailing_md);
   c->status_details = grpc_empty_slice();

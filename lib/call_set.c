@@ -1,6 +1,6 @@
 /* call_set.c -- a set of running calls that can be cancelled together: the
  * calls of a client (aiw_client_close) and those of a cancel token. */
-#include "internal.h"
+#include "engine.h"
 
 int aiw__call_set_init(aiw_call_set *set) {
   set->cancelled = 0;
@@ -38,7 +38,7 @@ void aiw__call_set_cancel(aiw_call_set *set, aiw_cancel_reason reason) {
   pthread_mutex_lock(&set->lock);
   set->cancelled = 1;
   /* Members stay valid while listed: a call leaves the set before release. */
-  for (aiw_call_link *l = set->head; l; l = l->next) aiw__call_cancel(l->call, reason);
+  for (aiw_call_link *l = set->head; l; l = l->next) l->cancel(l->call, reason);
   pthread_mutex_unlock(&set->lock);
 }
 

@@ -3,7 +3,7 @@
  * through grpc_call_cancel (thread-safe in C core). */
 #include <stdlib.h>
 
-#include "internal.h"
+#include "engine.h"
 
 struct aiw_cancel_token {
   aiw_call_set calls; /* cancelled = the token has fired */

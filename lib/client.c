@@ -7,7 +7,7 @@
 #include <grpc/compression.h>
 #include <grpc/grpc_security.h>
 
-#include "internal.h"
+#include "engine.h"
 
 struct aiw_client {
   char *target;
@@ -22,6 +22,10 @@ struct aiw_client {
   aiw_stats_fn stats_fn; /* the stats hook, or NULL */
   void *stats_userdata;
 };
+
+/* client_options.c numbers compression algorithms as gRPC does. */
+_Static_assert(GRPC_COMPRESS_NONE == 0 && GRPC_COMPRESS_DEFLATE == 1 && GRPC_COMPRESS_GZIP == 2,
+               "compression algorithm numbers");
 
 /* The longest service config the library builds itself (typed helpers). */
 #define BUILT_CONFIG_SIZE 512

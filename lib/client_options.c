@@ -3,8 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <grpc/compression.h>
-
 #include "internal.h"
 
 aiw_client_options *aiw_client_options_new(void) { return calloc(1, sizeof(aiw_client_options)); }
@@ -141,23 +139,23 @@ aiw_code aiw_client_options_set_idle_timeout_ms(aiw_client_options *opts, int64_
   return AIW_OK;
 }
 
+/* Indexed by gRPC's grpc_compression_algorithm (NONE, DEFLATE, GZIP:
+ * client.c checks the values). */
+static const char *const compression_names[] = {"identity", "deflate", "gzip"};
+
 int aiw__compression_parse(const char *name) {
-  if (!name) return -1;
-  if (strcmp(name, "identity") == 0) return GRPC_COMPRESS_NONE;
-  if (strcmp(name, "deflate") == 0) return GRPC_COMPRESS_DEFLATE;
-  if (strcmp(name, "gzip") == 0) return GRPC_COMPRESS_GZIP;
+  for (int i = 0; name && i < 3; i++)
+    if (strcmp(name, compression_names[i]) == 0) return i;
   return -1;
 }
 
 const char *aiw__compression_name(int algorithm) {
-  const char *name = "identity";
-  grpc_compression_algorithm_name((grpc_compression_algorithm)algorithm, &name);
-  return name;
+  return algorithm >= 0 && algorithm < 3 ? compression_names[algorithm] : "identity";
 }
 
 aiw_code aiw_client_options_set_compression(aiw_client_options *opts, const char *algorithm) {
   if (!opts) return AIW_INVALID_ARGUMENT;
-  int alg = algorithm ? aiw__compression_parse(algorithm) : GRPC_COMPRESS_NONE;
+  int alg = algorithm ? aiw__compression_parse(algorithm) : 0;
   if (alg < 0) return AIW_INVALID_ARGUMENT;
   opts->compression = alg;
   return AIW_OK;

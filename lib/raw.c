@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "engine.h"
 
 /* Checks shared by the four entry points; fills the call's method. */
 static aiw_code check(aiw_client *client, const char *method, const void *request, size_t request_len, int streaming,

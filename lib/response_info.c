@@ -4,7 +4,7 @@
  * ones: in their completion). */
 #include <grpc/support/alloc.h>
 
-#include "internal.h"
+#include "engine.h"
 
 #define DETAILS_KEY "grpc-status-details-bin"
 

@@ -1,6 +1,6 @@
 /* runtime.c -- gRPC's global runtime, and the guard against RPCs started
  * from inside a callback. */
-#include "internal.h"
+#include "engine.h"
 
 /* grpc_init and grpc_shutdown are reference-counted and thread-safe in C
  * core; every client holds one reference, and so does each successful

@@ -1,7 +1,7 @@
 /* version.c -- the library's version, and the gRPC core it runs on. */
 #include <grpc/grpc.h>
 
-#include "internal.h"
+#include "engine.h"
 
 const char *aiw_version(void) { return AIW_VERSION_STRING; }
 

@@ -68,6 +68,11 @@ check-format: | $(DEPS_STAMP)
 	n=$(words $(FORMAT_SRCS)); echo "check-format: $$((n - bad)) of $$n files as .clang-format says"; \
 	if [ $$bad -eq 0 ]; then echo "1 passed, 0 failed"; else echo "0 passed, 1 failed"; exit 1; fi
 
+# lib/ in one direction: gRPC only in the engine, no circle of calls.
+.PHONY: check-layering
+check-layering: $(LIB_SO_REAL)
+	@bash lib/check_layering.sh $(BUILD)/obj/lib
+
 # The README's C and Go examples, compiled and run (tests/readme/run.sh).
 .PHONY: test-readme
 test-readme: $(LIB_SO_LINK) $(LIB_PC) $(PY_STUBS) | $(DEPS_STAMP)

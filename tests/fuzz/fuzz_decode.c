@@ -15,7 +15,7 @@
 
 #include <grpc/grpc.h>
 
-#include "internal.h"
+#include "engine.h"
 
 static size_t sink;
 
