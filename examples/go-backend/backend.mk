@@ -6,13 +6,17 @@
 #                                service + the headless-Chromium check; ends
 #                                with `N passed, M failed`
 #   make run-backend             the gateway against a running AI service
-#                                (AI_TARGET=host:port, LISTEN=addr)
+#                                (AI_TARGET=host:port, a gRPC target or a
+#                                comma list of IP:port replicas; LISTEN=addr)
 #   make install                 also installs $(PREFIX)/bin/aiw-backend
 #
-# Go 1.19; the gateway uses only the standard library. The module uses the
-# in-tree cgo/ package through a `replace`, and google.golang.org/protobuf
-# (the package's protoc-gen-go messages) from Debian's copy through another;
-# nothing is downloaded (GOPROXY=off).
+# Go 1.19; the gateway uses the standard library and Debian's Prometheus
+# client_golang (golang-github-prometheus-client-golang-dev) for /metrics.
+# The module uses the in-tree cgo/ package through a `replace`, and
+# google.golang.org/protobuf (the package's protoc-gen-go messages),
+# client_golang and the modules they need from Debian's copies under
+# /usr/share/gocode/src through more (see go.mod); nothing is downloaded
+# (GOPROXY=off).
 
 BACKEND_DIR      := examples/go-backend
 BACKEND_BIN      := $(BUILD)/bin/aiw-backend

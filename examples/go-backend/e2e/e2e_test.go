@@ -188,6 +188,42 @@ const waitSearch = `new Promise((resolve, reject) => {
   check();
 })`
 
+// openPage starts Chromium and loads url in its page; the browser goes
+// when the test ends.
+func openPage(t *testing.T, url string) *cdpSession {
+	t.Helper()
+	browserWS := startChromium(t)
+	pageWS, err := pageWebSocketURL(browserWS, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, err := dialWebSocket(pageWS, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	page := &cdpSession{ws: ws}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(page.call("Page.enable", nil, nil, 10*time.Second))
+	must(page.call("Page.navigate", map[string]string{"url": url}, nil, 20*time.Second))
+	// Wait for the load event of this page (not a late one of about:blank).
+	for loaded := false; !loaded; {
+		must(page.waitEvent("Page.loadEventFired", 30*time.Second))
+		var where string
+		if err := page.evaluate(`location.href + " " + document.readyState`, &where, 10*time.Second); err != nil {
+			t.Logf("page not ready yet: %v", err)
+			continue
+		}
+		loaded = where == url+" complete"
+	}
+	return page
+}
+
 // TestBrowserChatAndSearch loads the page in headless Chromium, asks a
 // question and runs a search as a user would (typing and clicking through
 // the DevTools protocol), checks the streamed answer and the results in the
@@ -198,37 +234,15 @@ func TestBrowserChatAndSearch(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(gateway.NewServer(env.Client, gateway.Config{Target: env.Svc.Addr,
-		Heartbeat: time.Second, Logger: log.New(testLog{t}, "backend: ", 0)}))
+		Heartbeat: time.Second, Logger: log.New(testLog{t}, "backend: ", 0), AccessLog: testLog{t}}))
 	defer ts.Close()
 
-	browserWS := startChromium(t)
-	pageWS, err := pageWebSocketURL(browserWS, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ws, err := dialWebSocket(pageWS, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.Close()
-	page := &cdpSession{ws: ws}
+	page := openPage(t, ts.URL+"/")
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	must(page.call("Page.enable", nil, nil, 10*time.Second))
-	must(page.call("Page.navigate", map[string]string{"url": ts.URL + "/"}, nil, 20*time.Second))
-	// Wait for the load event of this page (not a late one of about:blank).
-	for loaded := false; !loaded; {
-		must(page.waitEvent("Page.loadEventFired", 30*time.Second))
-		var where string
-		if err := page.evaluate(`location.href + " " + document.readyState`, &where, 10*time.Second); err != nil {
-			t.Logf("page not ready yet: %v", err)
-			continue
-		}
-		loaded = where == ts.URL+"/ complete"
 	}
 	var title string
 	must(page.evaluate("document.title", &title, 10*time.Second))
@@ -298,4 +312,115 @@ func TestBrowserChatAndSearch(t *testing.T) {
 	must(os.MkdirAll(filepath.Dir(out), 0o755))
 	must(os.WriteFile(out, png, 0o644))
 	t.Logf("screenshot: %s (%d bytes)", out, len(png))
+}
+
+// thinkBankClient is ThinkBank's web UI client (web-ui/src/lib/api.ts:
+// getAIHealth and chatWithAssets, as written there but for the types, with
+// API_BASE the page's origin) and what its ChatPage does with it: a first
+// question without history, then a second one with the history of the
+// first exchange; then the same chat route asked for text/event-stream and
+// read with getReader().
+const thinkBankClient = `(async () => {
+  const API_BASE = location.origin;
+  async function getAIHealth() {
+    const response = await fetch(` + "`${API_BASE}/api/v1/ai/health`" + `);
+    if (!response.ok) {
+      throw new Error('Failed to check AI service');
+    }
+    return response.json();
+  }
+  async function chatWithAssets(query, history = [], topK = 5) {
+    const response = await fetch(` + "`${API_BASE}/api/v1/chat`" + `, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ query, history, top_k: topK }),
+    });
+    if (!response.ok) {
+      throw new Error('Failed to chat with assets');
+    }
+    return response.json();
+  }
+  const health = await getAIHealth();
+  const query = "What is in the quarterly report?";
+  const first = await chatWithAssets(query, []);
+  const history = [{ role: 'user', content: query }, { role: 'assistant', content: first.answer }];
+  const second = await chatWithAssets("!echo", history);
+
+  const resp = await fetch(` + "`${API_BASE}/api/v1/chat`" + `, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'Accept': 'text/event-stream' },
+    body: JSON.stringify({ query: "hello", history: [], top_k: 5 }),
+  });
+  const reader = resp.body.getReader();
+  const decoder = new TextDecoder();
+  let stream = "";
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    stream += decoder.decode(value, { stream: true });
+  }
+  return { health, first, second, streamType: resp.headers.get("content-type"), stream,
+           traceparent: resp.headers.get("traceparent") };
+})()`
+
+// TestBrowserThinkBankClient runs ThinkBank's own web UI client code in
+// headless Chromium against the gateway: its health check and its chat
+// requests, exactly as that client sends them (a browser's fetch, JSON
+// body, Accept */*), get ThinkBank's shapes; asked for text/event-stream,
+// the chat streams.
+func TestBrowserThinkBankClient(t *testing.T) {
+	ts := httptest.NewServer(gateway.NewServer(env.Client, gateway.Config{Target: env.Svc.Addr,
+		Heartbeat: time.Second, Logger: log.New(testLog{t}, "backend: ", 0), AccessLog: testLog{t}}))
+	defer ts.Close()
+	page := openPage(t, ts.URL+"/")
+
+	type source struct {
+		AssetID  string            `json:"asset_id"`
+		Score    float64           `json:"score"`
+		MimeType string            `json:"mime_type"`
+		Metadata map[string]string `json:"metadata"`
+	}
+	type answer struct {
+		Answer  *string  `json:"answer"`
+		Sources []source `json:"sources"`
+	}
+	var got struct {
+		Health struct {
+			Available *bool  `json:"available"`
+			Host      string `json:"host"`
+			Port      string `json:"port"`
+			Message   string `json:"message"`
+			Status    string `json:"status"`
+		} `json:"health"`
+		First       answer `json:"first"`
+		Second      answer `json:"second"`
+		StreamType  string `json:"streamType"`
+		Stream      string `json:"stream"`
+		Traceparent string `json:"traceparent"`
+	}
+	if err := page.evaluate(thinkBankClient, &got, 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := strings.Cut(env.Svc.Addr, ":")
+	if h := got.Health; h.Available == nil || !*h.Available || h.Host != host || h.Port != port || h.Message == "" ||
+		h.Status != "healthy" {
+		t.Errorf("getAIHealth() = %+v", h)
+	}
+	want, _ := expectedAnswer(t, "What is in the quarterly report?")
+	if got.First.Answer == nil || *got.First.Answer != want || len(got.First.Sources) == 0 ||
+		got.First.Sources[0].AssetID != "doc-001" {
+		t.Errorf("chatWithAssets(query) = %+v, want answer %q with sources", got.First, want)
+	}
+	wantEcho := "user|What is in the quarterly report?|0\nassistant|" + want + "|0\n" +
+		"options:max_context_docs=5,similarity_threshold=0.0,include_images=0,stream_response=0"
+	if s := got.Second; s.Answer == nil || *s.Answer != wantEcho || len(s.Sources) != 1 || s.Sources[0].Metadata["history"] != "2" {
+		t.Errorf("chatWithAssets(\"!echo\", history) = %+v, want answer %q", s, wantEcho)
+	}
+	if !strings.HasPrefix(got.StreamType, "text/event-stream") || !strings.HasSuffix(got.Stream, "data: [DONE]\n\n") ||
+		strings.Count(got.Stream, "data: {") != 5 || !strings.Contains(got.Stream, `"is_final":true`) {
+		t.Errorf("the stream (%s):\n%s", got.StreamType, got.Stream)
+	}
+	if !regexp.MustCompile(`^00-[0-9a-f]{32}-[0-9a-f]{16}-01$`).MatchString(got.Traceparent) {
+		t.Errorf("traceparent seen by the page: %q", got.Traceparent)
+	}
 }

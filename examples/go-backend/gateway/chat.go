@@ -30,6 +30,15 @@ import (
 // "-Infinity"; a message that cannot be encoded at all becomes an error
 // event (INTERNAL), which ends the stream.
 func (s *server) handleChat(w http.ResponseWriter, r *http.Request) {
+	serveChat(s, w, r, (*chatRequestJSON).toRequest, true)
+}
+
+// serveChat answers a chat route: the request read as B and converted by
+// toRequest, then ChatStream, streamed as text/event-stream (sse) or
+// collected into one JSON answer (ThinkBank's /api/v1/chat without
+// Accept: text/event-stream).
+func serveChat[B any](s *server, w http.ResponseWriter, r *http.Request,
+	toRequest func(*B) (*aiworker.ChatRequest, string), sse bool) {
 	if !allowMethod(w, r, http.MethodPost) {
 		return
 	}
@@ -44,14 +53,16 @@ func (s *server) handleChat(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.chats.release()
 
-	req, ok := readRequest(s, w, r, (*chatRequestJSON).toRequest)
+	req, ok := readRequest(s, w, r, toRequest)
 	if !ok {
 		return
 	}
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		writeError(w, http.StatusInternalServerError, "INTERNAL", "streaming not supported by this server")
-		return
+	var flusher http.Flusher
+	if sse {
+		if flusher, ok = w.(http.Flusher); !ok {
+			writeError(w, http.StatusInternalServerError, "INTERNAL", "streaming not supported by this server")
+			return
+		}
 	}
 
 	var ctx context.Context
@@ -68,7 +79,17 @@ func (s *server) handleChat(w http.ResponseWriter, r *http.Request) {
 		writeCallError(w, err)
 		return
 	}
+	if sse {
+		s.streamChat(w, r, ctx, cancel, stream, flusher)
+	} else {
+		s.collectChat(w, r, ctx, stream)
+	}
+}
 
+// streamChat writes the stream's messages as Server-Sent Events (see
+// handleChat) until it ends, fails, or the browser goes away.
+func (s *server) streamChat(w http.ResponseWriter, r *http.Request, ctx context.Context, cancel context.CancelFunc,
+	stream *aiworker.ChatStream, flusher http.Flusher) {
 	// One goroutine receives; this one writes (a ResponseWriter is not safe
 	// for concurrent use) and interleaves heartbeats. The channel is
 	// unbuffered, so a slow browser slows the stream down (backpressure).
@@ -164,6 +185,7 @@ func (s *server) handleChat(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			var frame []byte
+			var ok bool
 			if m := rcv.msg; m.IsFinal {
 				frame, ok = dataEvent(chatFinalJSON{Chunk: m.Chunk, IsFinal: true, Sources: searchResultsFrom(m.Sources)})
 			} else {

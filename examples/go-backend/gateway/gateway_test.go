@@ -139,9 +139,9 @@ func TestHealthHealthy(t *testing.T) {
 	if r.status != 200 {
 		t.Fatalf("status %d: %s", r.status, r.body)
 	}
-	var h map[string]string
+	var h healthBody
 	r.decode(t, &h)
-	if h["status"] != "healthy" || h["grpc_endpoint"] != env.Svc.Addr {
+	if h.Status != "healthy" || h.GRPCEndpoint != env.Svc.Addr {
 		t.Fatalf("body %s", r.body)
 	}
 }
@@ -158,9 +158,9 @@ func TestHealthUnreachable(t *testing.T) {
 	if r.status != 503 {
 		t.Fatalf("status %d, want 503: %s", r.status, r.body)
 	}
-	var h map[string]string
+	var h healthBody
 	r.decode(t, &h)
-	if h["status"] != "unhealthy" || h["error"] == "" {
+	if h.Status != "unhealthy" || h.Error == "" {
 		t.Fatalf("body %s", r.body)
 	}
 	// Every other endpoint reports the service as unavailable too.
@@ -294,8 +294,9 @@ func TestSearchEchoAndRequestID(t *testing.T) {
 	if got := r.header.Get("X-Request-Id"); got != "req-echo-42" {
 		t.Errorf("response X-Request-Id %q", got)
 	}
-	if !regexp.MustCompile(`(?m)^access method=POST path="/api/v1/ai/search" status=200 bytes=\d+ duration=\S+ remote=\S+ request_id=req-echo-42$`).MatchString(ts.log.String()) {
-		t.Errorf("no access log line for the request; log:\n%s", ts.log.String())
+	if a, ok := ts.findAccess(t, "req-echo-42"); !ok || a.Method != "POST" || a.Path != "/api/v1/ai/search" ||
+		a.Route != "/api/v1/ai/search" || a.Status != 200 || a.Bytes != int64(len(r.body)) {
+		t.Errorf("access log line %+v (found %v); log:\n%s", a, ok, ts.log.String())
 	}
 }
 
@@ -316,7 +317,7 @@ func TestGeneratedRequestID(t *testing.T) {
 		if got := s.Results[0].Metadata["md:x-request-id"]; got != id {
 			t.Errorf("%q: service saw x-request-id %q, header says %q", header, got, id)
 		}
-		if !strings.Contains(ts.log.String(), "request_id="+id+"\n") {
+		if _, ok := ts.findAccess(t, id); !ok {
 			t.Errorf("%q: id %s not in the access log", header, id)
 		}
 	}

@@ -191,6 +191,20 @@ type healthJSON struct {
 	Status       string `json:"status"`
 	GRPCEndpoint string `json:"grpc_endpoint"`
 	Error        string `json:"error,omitempty"`
+	// Connectivity is the channel's state (READY, IDLE, CONNECTING,
+	// TRANSIENT_FAILURE, SHUTDOWN); omitted for an AIClient without GetState.
+	Connectivity string `json:"connectivity,omitempty"`
+	// ServingStatus is servingStatus's; omitted when nothing can be asked.
+	ServingStatus string `json:"serving_status,omitempty"`
+
+	// ThinkBank's own health fields (its web UI reads them): available is
+	// status == "healthy"; host and port are the AI target's
+	// (targetHostPort; port is a string, as ThinkBank's backend sends it);
+	// message is for people.
+	Available bool   `json:"available"`
+	Host      string `json:"host"`
+	Port      string `json:"port"`
+	Message   string `json:"message"`
 }
 
 // ---- embed --------------------------------------------------------------------

@@ -24,11 +24,11 @@ func TestMain(m *testing.M) { os.Exit(env.Run(m, "aiw-backend-test-")) }
 
 type testServer struct {
 	*httptest.Server
-	log *testsvc.Buffer // the access log
+	log *testsvc.Buffer // the access log (and the gateway's other messages)
 }
 
-// newServer runs the gateway over the shared client; cfg.Target and
-// cfg.Logger are filled in.
+// newServer runs the gateway over the shared client; cfg.Target,
+// cfg.Logger and cfg.AccessLog are filled in.
 func newServer(t *testing.T, cfg gateway.Config) *testServer {
 	t.Helper()
 	return newServerWith(t, env.Client, env.Svc.Addr, cfg)
@@ -39,6 +39,7 @@ func newServerWith(t *testing.T, c gateway.AIClient, target string, cfg gateway.
 	lb := &testsvc.Buffer{}
 	cfg.Target = target
 	cfg.Logger = log.New(lb, "", 0)
+	cfg.AccessLog = lb
 	ts := httptest.NewUnstartedServer(gateway.NewServer(c, cfg))
 	gateway.ConfigureServer(ts.Config, cfg) // as aiw-backend does: header and body read deadlines
 	ts.Start()
@@ -213,4 +214,47 @@ func freeAddr(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
+}
+
+// accessLine is one line of the JSON access log.
+type accessLine struct {
+	Time       string  `json:"time"`
+	RequestID  string  `json:"request_id"`
+	TraceID    string  `json:"trace_id"`
+	Method     string  `json:"method"`
+	Route      string  `json:"route"`
+	Path       string  `json:"path"`
+	Status     int     `json:"status"`
+	Bytes      int64   `json:"bytes"`
+	DurationMS float64 `json:"duration_ms"`
+	RemoteAddr string  `json:"remote_addr"`
+}
+
+// accessLines parses the access log lines written so far (the lines that
+// are JSON objects; the gateway's other messages are not).
+func (ts *testServer) accessLines(t *testing.T) []accessLine {
+	t.Helper()
+	var out []accessLine
+	for _, line := range strings.Split(ts.log.String(), "\n") {
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		var a accessLine
+		if err := json.Unmarshal([]byte(line), &a); err != nil {
+			t.Fatalf("access log line is not JSON (%v): %s", err, line)
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// findAccess returns the access log line of request id, if written.
+func (ts *testServer) findAccess(t *testing.T, id string) (accessLine, bool) {
+	t.Helper()
+	for _, a := range ts.accessLines(t) {
+		if a.RequestID == id {
+			return a, true
+		}
+	}
+	return accessLine{}, false
 }

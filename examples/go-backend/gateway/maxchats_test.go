@@ -78,8 +78,8 @@ func TestMaxChatsRefusesOverLimit(t *testing.T) {
 	finishChat(t, a, after+"-a")
 	finishChat(t, b, after+"-b")
 
-	if !strings.Contains(ts.log.String(), `path="/api/v1/ai/chat" status=503`) {
-		t.Errorf("no 503 in the access log:\n%s", ts.log.String())
+	if a, ok := ts.findAccess(t, refused); !ok || a.Route != "/api/v1/ai/chat" || a.Status != 503 {
+		t.Errorf("no 503 in the access log for %s (%+v):\n%s", refused, a, ts.log.String())
 	}
 	evs, err := env.Svc.ReadEvents()
 	if err != nil {

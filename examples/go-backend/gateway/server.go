@@ -5,16 +5,25 @@
 // Routes (see README.md for the request and response bodies):
 //
 //	GET  /                              the demo page (chat and search)
-//	GET  /api/v1/ai/health              200 healthy / 503 unhealthy
+//	GET  /api/v1/ai/health              200 healthy / 503 unhealthy, with the
+//	                                    channel's connectivity and the health
+//	                                    service's serving status
 //	POST /api/v1/ai/embed               GetEmbedding
 //	POST /api/v1/ai/search              VectorSearch
 //	POST /api/v1/assets/{id}/process    ProcessAsset
 //	POST /api/v1/ai/chat                ChatStream as text/event-stream
+//	POST /api/v1/chat                   ThinkBank's chat: {query, history, top_k} ->
+//	                                    {answer, sources}, or text/event-stream
+//	                                    when the request accepts it
+//	GET  /metrics                       Prometheus metrics (see Metrics)
 //
 // Every request gets a request id (the X-Request-Id header when it is a
-// sane value, else a generated one); it is echoed in the X-Request-Id
-// response header, sent to the AI service as x-request-id metadata and
-// written in the access log line.
+// sane value, else a generated one) and a W3C trace context (its valid
+// traceparent header, else a new trace; see trace.go): the id is echoed in
+// the X-Request-Id response header and the traceparent in the traceparent
+// one; both go to the AI service as metadata (x-request-id; traceparent
+// with a new span id per call, and tracestate) and into the request's JSON
+// access log line.
 package gateway
 
 import (
@@ -22,8 +31,10 @@ import (
 	"crypto/rand"
 	_ "embed"
 	"encoding/hex"
+	"io"
 	"log"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -40,6 +51,24 @@ type AIClient interface {
 }
 
 var _ AIClient = (*aiworker.Client)(nil)
+
+// HealthChecker asks the standard grpc.health.v1 service, as
+// *aiworker.Client's HealthCheck. The health endpoint uses the AIClient's
+// when it has one, and Config.HealthProbe's.
+type HealthChecker interface {
+	HealthCheck(ctx context.Context, service string, opts ...aiworker.CallOption) (aiworker.HealthStatus, error)
+}
+
+// stateReporter is the channel state of *aiworker.Client, which the health
+// endpoint reports when the AIClient has it.
+type stateReporter interface {
+	GetState() aiworker.ConnectivityState
+}
+
+var (
+	_ HealthChecker = (*aiworker.Client)(nil)
+	_ stateReporter = (*aiworker.Client)(nil)
+)
 
 // Config tunes the gateway. Zero values take the defaults noted.
 type Config struct {
@@ -70,8 +99,23 @@ type Config struct {
 	// http.Server's, set by ConfigureServer, and does not limit how long a
 	// response (a chat stream) may take.
 	ReadTimeout time.Duration
-	// Logger receives one access log line per request (default log.Default()).
+	// AccessLog receives one JSON line per request (see README.md; default
+	// os.Stderr). Each line is one Write.
+	AccessLog io.Writer
+	// Logger receives the gateway's other messages: errors gathering the
+	// metrics (default log.Default()).
 	Logger *log.Logger
+	// Metrics are served at /metrics and count the HTTP requests. The AI
+	// calls are counted only when the AIClient was dialled with
+	// Metrics.DialOptions. nil: the handler makes its own (HTTP side only).
+	Metrics *Metrics
+	// HealthProbe, when not nil, is asked about the service's health
+	// (serving_status of the health endpoint) when the client's own
+	// HealthCheck fails UNAVAILABLE: typically AIConn.Probe, a channel
+	// without client-side health checking, which still reaches a replica
+	// that said NOT_SERVING (the calls' channel no longer does); pass
+	// AIConn.HealthProbe(), which is nil when there is no probe channel.
+	HealthProbe HealthChecker
 }
 
 const (
@@ -103,6 +147,9 @@ func (cfg Config) withDefaults() Config {
 	if cfg.ReadTimeout == 0 {
 		cfg.ReadTimeout = defaultReadTimeout
 	}
+	if cfg.AccessLog == nil {
+		cfg.AccessLog = os.Stderr
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = log.Default()
 	}
@@ -113,9 +160,12 @@ func (cfg Config) withDefaults() Config {
 var indexHTML []byte
 
 type server struct {
-	client AIClient
-	cfg    Config
-	chats  chatSlots
+	client         AIClient
+	cfg            Config
+	chats          chatSlots
+	metrics        *Metrics
+	metricsHandler http.Handler
+	access         *accessLogger
 }
 
 // chatSlots is a counting semaphore over the open chats: one token per
@@ -150,7 +200,11 @@ func (c chatSlots) release() {
 // Config.ReadTimeout).
 func NewServer(client AIClient, cfg Config) http.Handler {
 	cfg = cfg.withDefaults()
-	s := &server{client: client, cfg: cfg}
+	s := &server{client: client, cfg: cfg, metrics: cfg.Metrics, access: &accessLogger{w: cfg.AccessLog}}
+	if s.metrics == nil {
+		s.metrics = NewMetrics()
+	}
+	s.metricsHandler = s.metrics.Handler(cfg.Logger)
 	if cfg.MaxChats > 0 {
 		s.chats = make(chatSlots, cfg.MaxChats)
 	}
@@ -162,7 +216,9 @@ func NewServer(client AIClient, cfg Config) http.Handler {
 	mux.HandleFunc("/api/v1/ai/search", s.handleSearch)
 	mux.HandleFunc("/api/v1/ai/chat", s.handleChat)
 	mux.HandleFunc("/api/v1/assets/", s.handleAssets)
-	return s.accessLog(mux)
+	mux.HandleFunc("/api/v1/chat", s.handleThinkBankChat)
+	mux.HandleFunc("/metrics", s.handleMetrics)
+	return s.observe(mux)
 }
 
 // ConfigureServer prepares srv to serve the handler of NewServer(client,
@@ -186,7 +242,7 @@ func ConfigureServer(srv *http.Server, cfg Config) {
 	}
 }
 
-// ---- request ids and the access log ----------------------------------------
+// ---- request ids ------------------------------------------------------------
 
 type ctxKey struct{}
 
@@ -216,79 +272,6 @@ func newRequestID() string {
 		return "req-" + time.Now().UTC().Format("20060102T150405.000000000")
 	}
 	return hex.EncodeToString(b[:])
-}
-
-// outgoing is the context for calls to the AI service made for r.
-func outgoing(ctx context.Context) context.Context {
-	return aiworker.AppendToOutgoingContext(ctx, "x-request-id", RequestID(ctx))
-}
-
-// statusRecorder remembers the status and size of a response for the log.
-// It forwards Flush, which the chat stream needs.
-type statusRecorder struct {
-	http.ResponseWriter
-	status       int
-	bytes        int64
-	clientClosed bool // see clientClosed
-}
-
-// statusClientClosed is the status logged for a request whose client went
-// away before the response was complete (nginx's 499 "client closed
-// request"); it is never sent.
-const statusClientClosed = 499
-
-// clientClosed records, for the access log, that the handler gave up on the
-// response because the client went away (its request context ended): the
-// log line says status=499 whatever was sent before.
-func clientClosed(w http.ResponseWriter) {
-	if rec, ok := w.(*statusRecorder); ok {
-		rec.clientClosed = true
-	}
-}
-
-func (w *statusRecorder) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusRecorder) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	n, err := w.ResponseWriter.Write(p)
-	w.bytes += int64(n)
-	return n, err
-}
-
-func (w *statusRecorder) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-func (s *server) accessLog(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		id := r.Header.Get("X-Request-Id")
-		if !validRequestID(id) {
-			id = newRequestID()
-		}
-		w.Header().Set("X-Request-Id", id)
-		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), ctxKey{}, id)))
-		status := rec.status
-		switch {
-		case rec.clientClosed:
-			status = statusClientClosed
-		case status == 0:
-			status = http.StatusOK
-		}
-		s.cfg.Logger.Printf("access method=%s path=%q status=%d bytes=%d duration=%s remote=%s request_id=%s",
-			r.Method, r.URL.Path, status, rec.bytes, time.Since(start).Round(time.Microsecond),
-			r.RemoteAddr, id)
-	})
 }
 
 // ---- routes -----------------------------------------------------------------
@@ -328,20 +311,64 @@ func (s *server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	if !allowMethod(w, r, http.MethodGet, http.MethodHead) {
 		return
 	}
-	ctx, cancel := context.WithTimeout(outgoing(r.Context()), s.cfg.HealthTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.HealthTimeout)
 	defer cancel()
+	// The service's own health status, asked alongside the probe call.
+	serving := make(chan string, 1)
+	go func() { serving <- s.servingStatus(ctx) }()
 	// A cheap call that every AI service answers. success=false still means
-	// the service is up and answering; only a failed RPC is unhealthy.
-	_, err := s.client.GetEmbedding(ctx, &aiworker.EmbeddingRequest{
+	// the service is up and answering; only a failed RPC is unhealthy. The
+	// status and the HTTP code depend on this call only, as they always did:
+	// with client-side health checking (the default service config) a
+	// service whose every replica says NOT_SERVING fails it UNAVAILABLE.
+	_, err := s.client.GetEmbedding(outgoing(ctx), &aiworker.EmbeddingRequest{
 		Content: &aiworker.EmbeddingRequest_Text{Text: "health check"},
 		Type:    aiworker.EmbeddingType_EMBEDDING_SEMANTIC})
+	h := healthJSON{Status: "healthy", GRPCEndpoint: s.cfg.Target, ServingStatus: <-serving}
+	h.Host, h.Port = targetHostPort(s.cfg.Target)
+	if sr, ok := s.client.(stateReporter); ok {
+		h.Connectivity = sr.GetState().String() // after the calls: they make an idle channel connect
+	}
 	if err != nil && aiworker.HTTPStatus(err) != http.StatusBadGateway {
 		e := callErrorJSON(err)
-		writeJSON(w, http.StatusServiceUnavailable, healthJSON{
-			Status: "unhealthy", GRPCEndpoint: s.cfg.Target, Error: e.Code + ": " + e.Message})
+		h.Status, h.Error = "unhealthy", e.Code+": "+e.Message
+		h.Message = "AI service unavailable at " + s.cfg.Target + ": " + h.Error
+		writeJSON(w, http.StatusServiceUnavailable, h)
 		return
 	}
-	writeJSON(w, http.StatusOK, healthJSON{Status: "healthy", GRPCEndpoint: s.cfg.Target})
+	h.Available = true
+	h.Message = "AI service available at " + s.cfg.Target
+	writeJSON(w, http.StatusOK, h)
+}
+
+// servingStatus is the serving_status of the health endpoint: what the
+// service's grpc.health.v1 Check says about HealthService ("SERVING",
+// "NOT_SERVING", "SERVICE_UNKNOWN", "UNKNOWN"), or the code name of the
+// failed Check ("UNIMPLEMENTED": the server has no health service, which
+// gRPC's health checking counts as healthy; "UNAVAILABLE", ...). Asked on
+// the calls' channel first (an answer from a replica that calls reach);
+// when that fails UNAVAILABLE, on Config.HealthProbe (which still reaches
+// a replica that said NOT_SERVING). "" when neither can be asked.
+func (s *server) servingStatus(ctx context.Context) string {
+	var checkers []HealthChecker
+	if hc, ok := s.client.(HealthChecker); ok {
+		checkers = append(checkers, hc)
+	}
+	if s.cfg.HealthProbe != nil {
+		checkers = append(checkers, s.cfg.HealthProbe)
+	}
+	out := ""
+	for _, hc := range checkers {
+		st, err := hc.HealthCheck(outgoing(ctx), HealthService)
+		if err == nil {
+			return st.String()
+		}
+		out = codeName(aiworker.CodeOf(err))
+		if aiworker.CodeOf(err) != aiworker.Unavailable {
+			break
+		}
+	}
+	return out
 }
 
 // readRequest reads the JSON body of a POST endpoint into a B and converts

@@ -47,22 +47,43 @@ func RepoRoot() (string, error) {
 // Service is a running reference service.
 type Service struct {
 	Addr   string // 127.0.0.1:PORT
-	Events string // path of its --events file
+	Events string // path of its --events file ("" for a script without one)
 	cmd    *exec.Cmd
 	stderr *Buffer
-	exited chan error
+	done   chan struct{} // closed once the process has been waited for
 }
 
 // Start runs the reference service on a free port, with its events file in
 // dir, and returns once it printed LISTENING (or fails after timeout).
 func Start(dir string, timeout time.Duration) (*Service, error) {
+	return StartWith(dir, timeout)
+}
+
+// StartWith is Start with more arguments for the reference service
+// (--name r0, --not-serving, ...).
+func StartWith(dir string, timeout time.Duration, args ...string) (*Service, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return nil, err
 	}
 	events := filepath.Join(dir, "events.jsonl")
 	script := filepath.Join(root, "tests", "refservice", "ai_worker_server.py")
-	cmd := exec.Command(Python, script, "--port", "0", "--events", events)
+	return start(root, script, events, timeout, append([]string{"--port", "0", "--events", events}, args...))
+}
+
+// StartScript runs another Python server (path relative to the checkout)
+// that prints "LISTENING <port>" on its first line of stdout, as the
+// reference service does, with args; it has no events file.
+func StartScript(script string, timeout time.Duration, args ...string) (*Service, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	return start(root, filepath.Join(root, script), "", timeout, args)
+}
+
+func start(root, script, events string, timeout time.Duration, args []string) (*Service, error) {
+	cmd := exec.Command(Python, append([]string{script}, args...)...)
 	cmd.Dir = root
 	// If the test binary dies without Stop (a panic), the service goes too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
@@ -70,7 +91,7 @@ func Start(dir string, timeout time.Duration) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{Events: events, cmd: cmd, stderr: &Buffer{}, exited: make(chan error, 1)}
+	s := &Service{Events: events, cmd: cmd, stderr: &Buffer{}, done: make(chan struct{})}
 	cmd.Stderr = s.stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("testsvc: starting %s %s: %w", Python, script, err)
@@ -81,36 +102,57 @@ func Start(dir string, timeout time.Duration) (*Service, error) {
 		line, _ := r.ReadString('\n')
 		lines <- line
 		_, _ = io.Copy(io.Discard, r)
-		s.exited <- cmd.Wait()
+		_ = cmd.Wait()
+		close(s.done)
 	}()
 	select {
 	case line := <-lines:
 		var port int
 		if _, err := fmt.Sscanf(strings.TrimSpace(line), "LISTENING %d", &port); err != nil || port <= 0 {
 			s.Stop()
-			return nil, fmt.Errorf("testsvc: reference service did not print LISTENING (got %q); stderr:\n%s", line, s.Stderr())
+			return nil, fmt.Errorf("testsvc: %s did not print LISTENING (got %q); stderr:\n%s", script, line, s.Stderr())
 		}
 		s.Addr = fmt.Sprintf("127.0.0.1:%d", port)
 		return s, nil
 	case <-time.After(timeout):
 		s.Stop()
-		return nil, fmt.Errorf("testsvc: reference service not listening after %s; stderr:\n%s", timeout, s.Stderr())
+		return nil, fmt.Errorf("testsvc: %s not listening after %s; stderr:\n%s", script, timeout, s.Stderr())
 	}
 }
 
 // Stop ends the service (SIGTERM, then SIGKILL after 5 s) and waits for it.
+// It may be called more than once, and after Kill.
 func (s *Service) Stop() {
 	if s.cmd.Process == nil {
 		return
 	}
+	select {
+	case <-s.done:
+		return
+	default:
+	}
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-s.exited:
+	case <-s.done:
 	case <-time.After(5 * time.Second):
 		_ = s.cmd.Process.Kill()
-		<-s.exited
+		<-s.done
 	}
 }
+
+// Kill ends the service abruptly (SIGKILL: no grace for its calls, as a
+// crash) and waits for it.
+func (s *Service) Kill() {
+	if s.cmd.Process == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.done
+}
+
+// Signal sends sig to the service (the reference service: SIGUSR1 makes its
+// health service NOT_SERVING, SIGUSR2 SERVING).
+func (s *Service) Signal(sig syscall.Signal) error { return s.cmd.Process.Signal(sig) }
 
 // Stderr returns what the service wrote on stderr so far.
 func (s *Service) Stderr() string { return s.stderr.String() }
@@ -121,6 +163,7 @@ type Event struct {
 	Outcome   string            `json:"outcome"`
 	RequestID string            `json:"request_id"`
 	Metadata  map[string]string `json:"metadata"`
+	Replica   string            `json:"replica"` // its --name
 }
 
 // ReadEvents returns the events written so far.

@@ -1,0 +1,3 @@
+module github.com/matttproud/golang_protobuf_extensions
+
+go 1.9
