@@ -23,7 +23,10 @@ DEB_PACKAGES := build-essential pkg-config libgrpc-dev protobuf-c-compiler libpr
 	check libjansson-dev openssl golang-go python3-grpcio python3-protobuf protobuf-compiler \
 	protobuf-compiler-grpc valgrind abigail-tools chromium libclang-rt-14-dev clang \
 	libgrpc++-dev golang-google-grpc-dev golang-google-protobuf-dev \
-	golang-github-golang-protobuf-1-5-dev protoc-gen-go protoc-gen-go-grpc
+	golang-github-golang-protobuf-1-5-dev protoc-gen-go protoc-gen-go-grpc debootstrap curl clang-format \
+	golang-github-prometheus-client-golang-dev golang-github-prometheus-common-dev \
+	golang-github-prometheus-client-model-dev golang-protobuf-extensions-dev golang-github-prometheus-procfs-dev \
+	golang-github-beorn7-perks-dev golang-github-cespare-xxhash-dev golang-golang-x-sys-dev
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
@@ -66,3 +69,4 @@ include lib/lib.mk
 -include tests/torture/torture.mk
 -include tests/tsan/tsan.mk
 -include tests/soak.mk
+-include examples/static.mk

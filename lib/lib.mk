@@ -81,7 +81,9 @@ $(LIB_SO_LINK): $(LIB_SO_NAME)
 $(LIB_A): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(LD) -r -o $(BUILD)/obj/libaiw-all.o $^
-	objcopy --localize-hidden $(BUILD)/obj/libaiw-all.o
+	@# .group sections dropped: a COMDAT key localised (DW.ref.__gxx_personality_v0,
+	@# service_config.cc) would leave libgrpc++.a's references to it undefined.
+	objcopy --localize-hidden --remove-section=.group $(BUILD)/obj/libaiw-all.o
 	rm -f $@ && ar rcs $@ $(BUILD)/obj/libaiw-all.o
 
 # In-tree pkg-config file: lets cgo and other builds link build/lib directly.
