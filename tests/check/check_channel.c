@@ -188,7 +188,20 @@ START_TEST(test_round_robin_spreads_calls) {
   replicas_target(rs, 3, target, sizeof target);
   aiw_client_options *o = rr_options(HEALTHY_RR_CONFIG);
   aiw_client *c = client_with(target, o);
+  /* round_robin picks among the READY replicas: until all three have
+   * connected, the first ones get more. Warm up until each has answered. */
   int seen[3] = {0, 0, 0};
+  int64_t t0 = now_ms();
+  while ((!seen[0] || !seen[1] || !seen[2]) && now_ms() - t0 < hang_bound_ms(10000)) {
+    char who[16];
+    aiw_error err;
+    ck_assert_msg(embed(c, "warm", 10000, "x-aiw-replica", who, sizeof who, &err) == AIW_OK, "%s", err.message);
+    int r = replica_index(who);
+    ck_assert_msg(r >= 0 && r < 3, "answered by \"%s\"", who);
+    seen[r]++;
+  }
+  ck_assert_msg(seen[0] && seen[1] && seen[2], "not every replica answered: %d %d %d", seen[0], seen[1], seen[2]);
+  memset(seen, 0, sizeof seen);
   for (int i = 0; i < 60; i++) {
     char who[16];
     aiw_error err;
@@ -197,8 +210,8 @@ START_TEST(test_round_robin_spreads_calls) {
     ck_assert_msg(r >= 0 && r < 3, "answered by \"%s\"", who);
     seen[r]++;
   }
-  /* round_robin: once all three are READY every one gets its turn. */
-  for (int r = 0; r < 3; r++) ck_assert_msg(seen[r] >= 10, "replica %d got %d of 60 calls", r, seen[r]);
+  /* round_robin: all three READY, every one gets its turn. */
+  for (int r = 0; r < 3; r++) ck_assert_msg(seen[r] >= 15, "replica %d got %d of 60 calls", r, seen[r]);
   aiw_client_free(c);
   aiw_client_options_free(o);
   replicas_stop(rs, 3);
