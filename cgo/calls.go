@@ -293,7 +293,7 @@ func unmarshalC(data *C.uint8_t, n C.uint32_t, m proto.Message) error {
 
 func decodeError(n int, m proto.Message) error {
 	return Errorf(Internal, "could not decode the response: %d bytes that are not a valid %s message",
-		n, m.ProtoReflect().Descriptor().FullName())
+		n, "ai_service."+m.ProtoReflect().Descriptor().Name())
 }
 
 // cgoSlots bounds how many goroutines are inside a libaiw call that may

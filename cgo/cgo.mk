@@ -46,8 +46,7 @@ bench-go: $(LIB_SO_LINK) $(LIB_PC) | $(DEPS_STAMP)
 	cd $(CGO_DIR) && $(CGO_GOENV) go test -run '^$$' -bench . -benchmem -benchtime $(CGO_BENCHTIME)
 
 gen-go: | $(DEPS_STAMP)
-	protoc -Iidl --go_out=$(CGO_DIR) --go_opt=paths=source_relative \
-		--go_opt=Mai_service.proto="github.com/thinkbank/libaiw/cgo;aiworker" idl/ai_service.proto
+	bash $(CGO_DIR)/gen_go.sh $(CGO_DIR)
 
 check-generated: | $(DEPS_STAMP)
 	@bash $(CGO_DIR)/check_generated.sh

@@ -8,9 +8,7 @@ cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 pass=0 fail=0
-if protoc -Iidl --go_out="$tmp" --go_opt=paths=source_relative \
-     --go_opt=Mai_service.proto="github.com/thinkbank/libaiw/cgo;aiworker" idl/ai_service.proto &&
-   diff -u cgo/ai_service.pb.go "$tmp/ai_service.pb.go"; then
+if bash cgo/gen_go.sh "$tmp" && diff -u cgo/ai_service.pb.go "$tmp/ai_service.pb.go"; then
   echo "ok: cgo/ai_service.pb.go matches idl/ai_service.proto"; pass=1
 else
   echo "FAIL: cgo/ai_service.pb.go is stale: run make gen-go"; fail=1
