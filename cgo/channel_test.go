@@ -102,6 +102,19 @@ func answeredBy(ctx context.Context, t *testing.T, c *Client) string {
 	return strings.Join(tr.Get("x-aiw-replica"), ",")
 }
 
+// warmUpAll calls until each of n replicas has answered: round_robin picks
+// among the READY ones, so until all have connected the first get more.
+func warmUpAll(ctx context.Context, t *testing.T, c *Client, n int) {
+	t.Helper()
+	seen := map[string]bool{}
+	for start := time.Now(); len(seen) < n; {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("only %v of %d replicas answered in 10 s", seen, n)
+		}
+		seen[answeredBy(ctx, t, c)] = true
+	}
+}
+
 func embedText(s string) *EmbeddingRequest {
 	return &EmbeddingRequest{Content: &EmbeddingRequest_Text{Text: s}}
 }
@@ -148,15 +161,8 @@ func TestRoundRobinReplicas(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	// round_robin picks among READY replicas: warm up until all three answered.
+	warmUpAll(ctx, t, c, 3)
 	seen := map[string]int{}
-	for warm := time.Now(); len(seen) < 3; {
-		if time.Since(warm) > 10*time.Second {
-			t.Fatalf("not every replica answered in 10 s: %v", seen)
-		}
-		seen[answeredBy(ctx, t, c)]++
-	}
-	seen = map[string]int{}
 	for i := 0; i < 60; i++ {
 		seen[answeredBy(ctx, t, c)]++
 	}
@@ -221,9 +227,7 @@ func TestFrozenReplicaKeepalive(t *testing.T) {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
 	defer cancel()
-	for i := 0; i < 9; i++ {
-		answeredBy(ctx, t, c)
-	}
+	warmUpAll(ctx, t, c, 3)
 	rs[1].signal(syscall.SIGSTOP) // alive to TCP, silent to HTTP/2
 	var wg sync.WaitGroup
 	errs := make(chan error, 6)

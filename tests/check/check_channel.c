@@ -96,6 +96,24 @@ static void replicas_target(const refservice *rs, int n, char *out, size_t size)
 /* Index of the replica named in `name` ("r1" -> 1), -1 if none. */
 static int replica_index(const char *name) { return name[0] == 'r' ? atoi(name + 1) : -1; }
 
+/* round_robin picks among the READY replicas, so until all n have
+ * connected the first ones get more: calls until each has answered
+ * (ck_asserts that they all do, within a bound). */
+static void warm_up_all(aiw_client *c, int n) {
+  int seen[8] = {0};
+  int answered = 0;
+  int64_t t0 = now_ms();
+  while (answered < n && now_ms() - t0 < hang_bound_ms(10000)) {
+    char who[16];
+    aiw_error err;
+    ck_assert_msg(embed(c, "warm", 10000, "x-aiw-replica", who, sizeof who, &err) == AIW_OK, "%s", err.message);
+    int r = replica_index(who);
+    ck_assert_msg(r >= 0 && r < n, "answered by \"%s\"", who);
+    if (!seen[r]++) answered++;
+  }
+  ck_assert_msg(answered == n, "%d of %d replicas answered within the bound", answered, n);
+}
+
 static aiw_client_options *rr_options(const char *config) {
   aiw_client_options *o = aiw_client_options_new();
   ck_assert_ptr_nonnull(o);
@@ -188,20 +206,8 @@ START_TEST(test_round_robin_spreads_calls) {
   replicas_target(rs, 3, target, sizeof target);
   aiw_client_options *o = rr_options(HEALTHY_RR_CONFIG);
   aiw_client *c = client_with(target, o);
-  /* round_robin picks among the READY replicas: until all three have
-   * connected, the first ones get more. Warm up until each has answered. */
+  warm_up_all(c, 3);
   int seen[3] = {0, 0, 0};
-  int64_t t0 = now_ms();
-  while ((!seen[0] || !seen[1] || !seen[2]) && now_ms() - t0 < hang_bound_ms(10000)) {
-    char who[16];
-    aiw_error err;
-    ck_assert_msg(embed(c, "warm", 10000, "x-aiw-replica", who, sizeof who, &err) == AIW_OK, "%s", err.message);
-    int r = replica_index(who);
-    ck_assert_msg(r >= 0 && r < 3, "answered by \"%s\"", who);
-    seen[r]++;
-  }
-  ck_assert_msg(seen[0] && seen[1] && seen[2], "not every replica answered: %d %d %d", seen[0], seen[1], seen[2]);
-  memset(seen, 0, sizeof seen);
   for (int i = 0; i < 60; i++) {
     char who[16];
     aiw_error err;
@@ -285,7 +291,7 @@ START_TEST(test_not_serving_replica_gets_no_calls) {
   aiw_client *c = client_with(target, o);
   char who[16];
   aiw_error err;
-  for (int i = 0; i < 9; i++) ck_assert_int_eq(embed(c, "warm", 10000, "x-aiw-replica", who, sizeof who, &err), AIW_OK);
+  warm_up_all(c, 3);
   kill(rs[2].pid, SIGUSR1); /* r2: NOT_SERVING; its Watch stream tells the client */
   /* Until the client has seen it (a Watch message away), calls may still
    * reach r2; then none may. */
@@ -344,9 +350,7 @@ static int calls_around_frozen(int keepalive, int *frozen_answers, char *first_e
   aiw_client_options *o = rr_options(HEALTHY_RR_CONFIG);
   if (keepalive) ck_assert_int_eq(aiw_client_options_set_keepalive(o, 1000, 1000, 0), AIW_OK);
   aiw_client *c = client_with(target, o);
-  char who[16];
-  aiw_error err;
-  for (int i = 0; i < 9; i++) ck_assert_int_eq(embed(c, "warm", 10000, "x-aiw-replica", who, sizeof who, &err), AIW_OK);
+  warm_up_all(c, 3);
   kill(rs[1].pid, SIGSTOP); /* alive to TCP, silent to HTTP/2 */
   enum { N = 6 };           /* round_robin sends two of them to r1 */
   frozen_arg args[N];
