@@ -864,8 +864,10 @@ AIW_API const char *aiw_search_result_metadata_value_with_len(const aiw_search_r
  *
  * aiw_client_options_set_lb_policy: the load-balancing policy by name
  * ("pick_first", gRPC's default, or "round_robin"); copied, NULL clears.
- * A loadBalancingConfig in the service config takes precedence. An
- * unknown name is INVALID_ARGUMENT at aiw_client_new.
+ * A loadBalancingConfig in the service config takes precedence. Any
+ * other name is INVALID_ARGUMENT at aiw_client_new: gRPC takes by name
+ * only policies that need no configuration; give others (with their
+ * configuration) in the service config's loadBalancingConfig.
  *
  * aiw_client_options_set_retry_policy: a typed shorthand for the common
  * case: every method retries UNAVAILABLE up to `max_attempts` attempts in
@@ -987,7 +989,8 @@ typedef enum aiw_connectivity_state {
  * aiw_client_wait_for_state_change: waits until the state is no longer
  * `last` (returns 1) or `timeout_ms` passed (-1: no limit; returns 0).
  * Returns 1 at once if the state already differs, and within 200 ms of
- * aiw_client_close (the state is then SHUTDOWN). Any thread, not inside a
+ * aiw_client_close (the state is then SHUTDOWN; a wait for a change from
+ * SHUTDOWN on a closed client returns 0 at once: it never changes). Any thread, not inside a
  * libaiw callback (0 there).
  *
  * aiw_connectivity_state_name: "IDLE", "CONNECTING", "READY",

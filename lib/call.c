@@ -48,7 +48,7 @@ static void report(aiw_call *c, int first_message, aiw_code code) {
 }
 
 void aiw__call_report(aiw_call *c, aiw_code code) {
-  if (c->reported || !c->client) return;
+  if (c->reported || !c->counted) return;
   c->reported = 1;
   report(c, 0, code);
 }
@@ -82,10 +82,6 @@ static gpr_timespec deadline_of(const aiw_call_options *opts) {
 #define ENCODING_REQUEST_KEY "grpc-internal-encoding-request"
 
 static aiw_code build_metadata(aiw_call *c, const aiw_call_options *opts, aiw_error *err) {
-  if (opts && opts->compression) {
-    aiw_code rc = aiw__client_check_compression(c->client, opts->compression - 1, err);
-    if (rc != AIW_OK) return rc;
-  }
   char *authorization = NULL;
   aiw_code rc = aiw__client_authorization(c->client, c->method->path, &authorization, err);
   if (rc != AIW_OK) return rc;
@@ -192,6 +188,16 @@ aiw_code aiw__call_start(aiw_call *c, aiw_client *client, const aiw_method *meth
   grpc_metadata_array_init(&c->recv_trailing_md);
   c->status_details = grpc_empty_slice();
 
+  /* Options the client refuses are bad arguments: no call, no report. */
+  if (opts && opts->compression) {
+    aiw_code rc = aiw__client_check_compression(client, opts->compression - 1, err);
+    if (rc != AIW_OK) return rc;
+  }
+  c->counted = 1; /* from here on a call, reported to the stats hook */
+  /* A closed client refuses before the token callback runs (a token
+   * fetch may cost); the set's own check below still catches a close
+   * that comes in between. */
+  if (aiw__call_set_cancelled(aiw__client_calls(client))) return aiw__fail(err, AIW_CANCELLED, -1, "client is closed");
   size_t size = request->message ? protobuf_c_message_get_packed_size(request->message) : request->len;
   size_t max_send = aiw__client_max_send(client);
   if (max_send && size > max_send)

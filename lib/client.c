@@ -88,11 +88,58 @@ static int target_ports_ok(const char *target) {
 #define RETRY_COMPRESSION_BUG                                                                                          \
   "gRPC 1.51 corrupts a compressed request that it retries: use compression or a retry policy, not both"
 
+/* Decodes the JSON string starting after its opening quote at *p into out
+ * (cap bytes; longer strings are cut, and then match no key), leaves *p
+ * after the closing quote. \uXXXX escapes decode to their byte when below
+ * 0x80 (keys gRPC knows are ASCII), else to a byte that matches nothing. */
+static void json_string(const char **p, char *out, size_t cap) {
+  size_t n = 0;
+  const char *s = *p;
+  while (*s && *s != '"') {
+    char c = *s++;
+    if (c == '\\' && *s) {
+      char e = *s++;
+      if (e == 'u') {
+        unsigned v = 0;
+        for (int i = 0; i < 4 && *s; i++, s++) {
+          char h = *s;
+          v = v * 16 + (unsigned)(h >= 'a' ? h - 'a' + 10 : h >= 'A' ? h - 'A' + 10 : h - '0');
+        }
+        c = v < 0x80 ? (char)v : (char)0x80;
+      } else {
+        c = e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e == 'b' ? '\b' : e == 'f' ? '\f' : e;
+      }
+    }
+    if (n + 1 < cap) out[n++] = c;
+  }
+  out[n] = '\0';
+  *p = *s ? s + 1 : s;
+}
+
+/* 1 when the (valid) JSON text has an object member named `key`, at any
+ * depth: a string followed by ':' -- escapes decoded, so that
+ * "retry\u0050olicy" counts and a string value "retryPolicy" does not. */
+static int json_has_key(const char *json, const char *key) {
+  char buf[64];
+  for (const char *p = json; *p;) {
+    if (*p != '"') {
+      p++;
+      continue;
+    }
+    p++;
+    json_string(&p, buf, sizeof buf);
+    const char *q = p;
+    while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r') q++;
+    if (*q == ':' && strcmp(buf, key) == 0) return 1;
+  }
+  return 0;
+}
+
 /* 1 when the options configure retries (the typed policy, or a
  * retryPolicy / hedgingPolicy in the service config). */
 static int has_retries(const aiw_client_options *opts) {
-  return opts->retry_max_attempts || (opts->service_config && (strstr(opts->service_config, "\"retryPolicy\"") ||
-                                                               strstr(opts->service_config, "\"hedgingPolicy\"")));
+  return opts->retry_max_attempts || (opts->service_config && json_has_key(opts->service_config, "retryPolicy")) ||
+         (opts->service_config && json_has_key(opts->service_config, "hedgingPolicy"));
 }
 
 /* Refuses what gRPC would silently ignore or abort on, with a reason. */
@@ -105,14 +152,13 @@ static aiw_code check_production_options(const aiw_client_options *opts, aiw_err
                      "put the retryPolicy in the service config");
   if (opts->service_config && !aiw__service_config_check(opts->service_config, reason, sizeof reason))
     return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "aiw_client_new: invalid service config: %s", reason);
-  if (opts->lb_policy) {
-    char probe[300];
-    int len = snprintf(probe, sizeof probe, "{\"loadBalancingConfig\":[{\"%s\":{}}]}", opts->lb_policy);
-    if (len < 0 || (size_t)len >= sizeof probe || strpbrk(opts->lb_policy, "\"\\") ||
-        !aiw__service_config_check(probe, reason, sizeof reason))
-      return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "aiw_client_new: unknown load-balancing policy \"%.64s\"",
-                       opts->lb_policy);
-  }
+  /* By name, gRPC takes only the policies that need no configuration
+   * (others it silently replaces by pick_first): those two. */
+  if (opts->lb_policy && strcmp(opts->lb_policy, "pick_first") != 0 && strcmp(opts->lb_policy, "round_robin") != 0)
+    return aiw__fail(err, AIW_INVALID_ARGUMENT, -1,
+                     "aiw_client_new: load-balancing policy \"%.64s\": by name only pick_first or round_robin "
+                     "(give others in the service config's loadBalancingConfig)",
+                     opts->lb_policy);
   if (opts->compression != GRPC_COMPRESS_NONE && has_retries(opts))
     return aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "aiw_client_new: %s", RETRY_COMPRESSION_BUG);
   if ((opts->bearer_token || opts->token_fn) && !opts->use_tls && !opts->allow_insecure_credentials)
@@ -273,19 +319,20 @@ aiw_code aiw__client_authorization(aiw_client *client, const char *method, char 
   }
   if (!client->token_fn) return AIW_OK;
   char small[512], *buf = small;
+  const char *why = NULL; /* why the token is refused */
   long len = client->token_fn(method, small, sizeof small, client->token_userdata);
   if (len >= (long)sizeof small && len < (long)(64 * 1024)) {
     if (!(buf = malloc((size_t)len + 1))) return aiw__fail(err, AIW_OUT_OF_MEMORY, -1, "out of memory");
     long again = client->token_fn(method, buf, (size_t)len + 1, client->token_userdata);
-    len = again > len ? -2 : again; /* it grew between the two calls: refuse rather than cut */
+    if (again > len) why = "the token callback's token grew between its two calls";
+    len = again;
   } else if (len >= (long)sizeof small) {
-    len = -3;
+    why = "the token callback returned a token of 64 KiB or more";
   }
+  if (!why && len < 0) why = "the token callback failed; the call was not sent";
   aiw_code rc = AIW_OK;
-  if (len < 0)
-    rc = aiw__fail(err, AIW_UNAUTHENTICATED, -1,
-                   len == -3 ? "the token callback returned a token of 64 KiB or more"
-                             : "the token callback failed; the call was not sent");
+  if (why)
+    rc = aiw__fail(err, AIW_UNAUTHENTICATED, -1, "%s", why);
   else if (!aiw__token_printable(buf, (size_t)len))
     rc = aiw__fail(err, AIW_UNAUTHENTICATED, -1, "the token callback returned a token that is not printable ASCII");
   else if (len > 0 && !(*value = bearer(buf, (size_t)len)))

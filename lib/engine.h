@@ -152,6 +152,7 @@ typedef struct aiw_call {
   /* For the client's stats hook (aiw__call_report). */
   int64_t start_ns;
   uint64_t bytes_sent, messages_sent, bytes_received, messages_received;
+  int counted; /* past the argument checks: the stats hook hears of it */
   int reported;
 
   aiw_batch_tag unary_tag, recv_tag, status_tag;

@@ -144,8 +144,23 @@ START_TEST(test_bad_service_config_refused) {
   ck_assert_msg(strstr(msg, "retry"), "%s", msg);
   aiw_client_options_set_service_config(o, NULL);
   ck_assert_int_eq(client_new_code(o, msg, sizeof msg), AIW_OK);
+  /* Retries are found as gRPC parses them -- a key spelled with an escape
+   * counts, a string value does not -- for the compression refusal. */
+  ck_assert_int_eq(aiw_client_options_set_retry_policy(o, 0, 0, 0), AIW_OK);
+  ck_assert_int_eq(aiw_client_options_set_compression(o, "gzip"), AIW_OK);
+  aiw_client_options_set_service_config(
+      o, "{\"methodConfig\":[{\"name\":[{}],\"retry\\u0050olicy\":{\"maxAttempts\":3,\"initialBackoff\":\"0.1s\","
+         "\"maxBackoff\":\"1s\",\"backoffMultiplier\":2,\"retryableStatusCodes\":[\"UNAVAILABLE\"]}}]}");
+  ck_assert_int_eq(client_new_code(o, msg, sizeof msg), AIW_INVALID_ARGUMENT);
+  ck_assert_msg(strstr(msg, "retr"), "%s", msg);
+  aiw_client_options_set_service_config(o, "{\"methodConfig\":[{\"name\":[{\"service\":\"retryPolicy\"}]}]}");
+  ck_assert_int_eq(client_new_code(o, msg, sizeof msg), AIW_OK);
+  aiw_client_options_set_service_config(o, NULL);
+  aiw_client_options_set_compression(o, NULL);
   ck_assert_int_eq(aiw_client_options_set_lb_policy(o, "round_robin"), AIW_OK);
   ck_assert_int_eq(client_new_code(o, msg, sizeof msg), AIW_OK);
+  ck_assert_int_eq(aiw_client_options_set_lb_policy(o, "grpclb"), AIW_OK); /* exists, but needs a config */
+  ck_assert_int_eq(client_new_code(o, msg, sizeof msg), AIW_INVALID_ARGUMENT);
   ck_assert_int_eq(aiw_client_options_set_lb_policy(o, "no_such_policy"), AIW_OK);
   ck_assert_int_eq(client_new_code(o, msg, sizeof msg), AIW_INVALID_ARGUMENT);
   ck_assert_msg(strstr(msg, "no_such_policy"), "%s", msg);
@@ -612,7 +627,7 @@ static long token_fn(const char *method, char *buf, size_t size, void *userdata)
   token_state *t = userdata;
   int n = ++t->calls; /* blocking calls from one thread */
   snprintf(t->last_method, sizeof t->last_method, "%s", method);
-  if (t->fail) return -1;
+  if (t->fail) return -3; /* any negative: failed (not a length) */
   if (t->big) { /* longer than the library's first buffer: it asks again */
     char big[700];
     memset(big, 'k', sizeof big - 1);
@@ -669,6 +684,12 @@ START_TEST(test_token_callback) {
   /* A failing callback: UNAUTHENTICATED, nothing sent. */
   ts.fail = 1;
   ck_assert_int_eq(embed(c, "nope", 10000, NULL, NULL, 0, &err), AIW_UNAUTHENTICATED);
+  ck_assert_msg(strstr(err.message, "token callback failed"), "%s", err.message);
+  /* A closed client refuses before asking for a token. */
+  int before = ts.calls;
+  aiw_client_close(c);
+  ck_assert_int_eq(embed(c, "closed", 10000, NULL, NULL, 0, &err), AIW_CANCELLED);
+  ck_assert_int_eq(ts.calls, before);
   aiw_client_free(c);
   /* A static token too. */
   ck_assert_int_eq(aiw_client_options_set_bearer_token(o, "static-secret"), AIW_OK);

@@ -112,6 +112,37 @@ START_TEST(test_stats_blocking) {
 }
 END_TEST
 
+START_TEST(test_stats_refused_options) {
+  /* Options the client refuses (compression on a client with retries)
+   * are bad arguments too: no report. */
+  recorder rec;
+  memset(&rec, 0, sizeof rec);
+  pthread_mutex_init(&rec.lock, NULL);
+  aiw_client_options *o = aiw_client_options_new();
+  aiw_client_options_set_stats_hook(o, record, &rec);
+  aiw_client_options_set_retry_policy(o, 3, 10, 100);
+  aiw_client *c = NULL;
+  aiw_error err;
+  ck_assert_int_eq(aiw_client_new(g_srv.target, o, &c, &err), AIW_OK);
+  aiw_call_options *co = aiw_call_options_new();
+  aiw_call_options_set_compression(co, "gzip");
+  aiw_embedding_request *req = aiw_embedding_request_new();
+  aiw_embedding_request_set_text(req, "x");
+  aiw_embedding_response *resp = NULL;
+  ck_assert_int_eq(aiw_get_embedding(c, req, co, &resp, &err), AIW_INVALID_ARGUMENT);
+  ck_assert_int_eq(rec.n, 0);
+  aiw_call_options_set_compression(co, NULL);
+  ck_assert_int_eq(aiw_get_embedding(c, req, co, &resp, &err), AIW_OK);
+  ck_assert_int_eq(rec.n, 1);
+  aiw_embedding_response_free(resp);
+  aiw_embedding_request_free(req);
+  aiw_call_options_free(co);
+  aiw_client_free(c);
+  aiw_client_options_free(o);
+  pthread_mutex_destroy(&rec.lock);
+}
+END_TEST
+
 START_TEST(test_stats_async_and_raw) {
   recorder rec;
   aiw_client *c = stats_client(g_srv.target, &rec);
@@ -146,5 +177,6 @@ Suite *suite_stats(void) {
   TCase *tc = server_tcase(s, "stats_hook", 60, NULL);
   tcase_add_test(tc, test_stats_blocking);
   tcase_add_test(tc, test_stats_async_and_raw);
+  tcase_add_test(tc, test_stats_refused_options);
   return s;
 }
