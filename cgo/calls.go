@@ -291,9 +291,19 @@ func unmarshalC(data *C.uint8_t, n C.uint32_t, m proto.Message) error {
 	return nil
 }
 
+// messageName is m's full protobuf name; the package's own messages (registered
+// as libaiw.aiworker, gen_go.sh) by their schema's name, ai_service.X.
+func messageName(m proto.Message) string {
+	name := string(m.ProtoReflect().Descriptor().FullName())
+	if strings.HasPrefix(name, "libaiw.aiworker.") {
+		return "ai_service." + strings.TrimPrefix(name, "libaiw.aiworker.")
+	}
+	return name
+}
+
 func decodeError(n int, m proto.Message) error {
 	return Errorf(Internal, "could not decode the response: %d bytes that are not a valid %s message",
-		n, "ai_service."+m.ProtoReflect().Descriptor().Name())
+		n, messageName(m))
 }
 
 // cgoSlots bounds how many goroutines are inside a libaiw call that may

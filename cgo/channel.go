@@ -157,13 +157,21 @@ func setChannelOptions(co *C.aiw_client_options, o *dialOptions) error {
 }
 
 // authorityOf is the authority gRPC derives from a target: its endpoint
-// ("host:port" of "dns:///host:port", the first address of a list).
+// ("host:port" of "dns:///host:port" and of "dns://resolver/host:port",
+// the first address of a list), "localhost" for unix sockets.
 func authorityOf(target string) string {
 	t := target
-	if i := strings.Index(t, ":///"); i >= 0 {
-		t = t[i+4:]
-	} else if strings.HasPrefix(t, "dns:") || strings.HasPrefix(t, "ipv4:") || strings.HasPrefix(t, "ipv6:") ||
-		strings.HasPrefix(t, "unix:") {
+	switch {
+	case strings.HasPrefix(t, "unix:") || strings.HasPrefix(t, "unix-abstract:"):
+		return "localhost"
+	case strings.HasPrefix(t, "dns://"): // dns://[resolver]/host:port
+		t = t[len("dns://"):]
+		if i := strings.IndexByte(t, '/'); i >= 0 {
+			t = t[i+1:]
+		}
+	case strings.Contains(t, ":///"):
+		t = t[strings.Index(t, ":///")+4:]
+	case strings.HasPrefix(t, "dns:") || strings.HasPrefix(t, "ipv4:") || strings.HasPrefix(t, "ipv6:"):
 		t = t[strings.IndexByte(t, ':')+1:]
 	}
 	if i := strings.IndexByte(t, ','); i >= 0 {
@@ -230,6 +238,9 @@ func (c *Client) WaitForStateChange(ctx context.Context, source ConnectivityStat
 	for {
 		if ctx.Err() != nil {
 			return false
+		}
+		if c.closing() { // Shutdown for good: Close must not wait for this loop
+			return source != Shutdown
 		}
 		slice := waitSlice
 		if d, ok := ctx.Deadline(); ok {

@@ -605,3 +605,43 @@ func TestCallOptionsWaitForReadyAndMaxRecv(t *testing.T) {
 		t.Fatalf("WaitForReady(true): %v, want the context's deadline", err)
 	}
 }
+
+func TestAuthorityOf(t *testing.T) {
+	for target, want := range map[string]string{
+		"127.0.0.1:50051":                "127.0.0.1:50051",
+		"dns:///ai.internal:50051":       "ai.internal:50051",
+		"dns://127.0.0.53/ai.internal:1": "ai.internal:1",
+		"dns:ai.internal:50051":          "ai.internal:50051",
+		"ipv4:10.0.0.1:1,10.0.0.2:1":     "10.0.0.1:1",
+		"ipv6:[::1]:50051":               "[::1]:50051",
+		"unix:/tmp/ai.sock":              "localhost",
+		"unix:///tmp/ai.sock":            "localhost",
+	} {
+		if got := authorityOf(target); got != want {
+			t.Errorf("authorityOf(%q) = %q, want %q", target, got, want)
+		}
+	}
+}
+
+// A state wait on a closed client's Shutdown must not hold Close.
+func TestWaitForShutdownDuringClose(t *testing.T) {
+	for round := 0; round < 20; round++ {
+		c := dial(t)
+		started := make(chan struct{})
+		go func() { // waits entered just before Close marks the client closed
+			close(started)
+			for c.GetState() != Shutdown {
+				c.WaitForStateChange(context.Background(), Shutdown)
+			}
+			c.WaitForStateChange(context.Background(), Shutdown)
+		}()
+		<-started
+		done := make(chan struct{})
+		go func() { c.Close(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: Close still waiting after 10 s", round)
+		}
+	}
+}

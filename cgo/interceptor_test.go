@@ -119,3 +119,17 @@ func TestInterceptors(t *testing.T) {
 		t.Fatalf("stream short-circuit: %v", err)
 	}
 }
+
+func TestStreamInterceptorNilNil(t *testing.T) {
+	c := dial(t, WithStreamInterceptor(func(context.Context, string, proto.Message, *Client, Streamer,
+		...CallOption) (ClientStream, error) {
+		return nil, nil
+	}))
+	defer c.Close()
+	if s, err := c.ChatStream(context.Background(), &ChatRequest{Query: "x"}); s != nil || CodeOf(err) != Internal {
+		t.Fatalf("an interceptor's (nil, nil): %v, %v", s, err)
+	}
+	if err := c.ChatStreamFunc(context.Background(), &ChatRequest{Query: "x"}, func(*ChatResponse) error { return nil }); CodeOf(err) != Internal {
+		t.Fatalf("ChatStreamFunc: %v", err)
+	}
+}

@@ -80,7 +80,7 @@ func (c *Client) ChatStream(ctx context.Context, req *ChatRequest, opts ...CallO
 func (c *Client) openStream(ctx context.Context, path *C.char, method string, req proto.Message,
 	opts []CallOption) (ClientStream, error) {
 	if c.stream != nil {
-		return c.stream(ctx, method, req, c, streamFinal, opts...)
+		return c.intercepted(ctx, method, req, opts)
 	}
 	s, err := c.newStream(ctx, path, method, req, opts)
 	if err != nil {
@@ -127,9 +127,19 @@ func (c *Client) NewStream(ctx context.Context, method string, req proto.Message
 		return nil, nilRequest("request")
 	}
 	if c.stream != nil {
-		return c.stream(ctx, method, req, c, streamFinal, opts...)
+		return c.intercepted(ctx, method, req, opts)
 	}
 	return streamFinal(ctx, method, req, c, opts...)
+}
+
+// intercepted starts a stream through the client's stream interceptors,
+// which must give a stream or an error.
+func (c *Client) intercepted(ctx context.Context, method string, req proto.Message, opts []CallOption) (ClientStream, error) {
+	s, err := c.stream(ctx, method, req, c, streamFinal, opts...)
+	if err == nil && s == nil {
+		return nil, Errorf(Internal, "aiworker: a stream interceptor returned neither a stream nor an error")
+	}
+	return s, err
 }
 
 // newStream starts a stream of `method` (path: the same as a C string).
