@@ -66,6 +66,7 @@ include lib/lib.mk
 -include tests/tests.mk
 -include bench/bench.mk
 -include cgo/grpcconn/grpcconn.mk
+-include tests/schema/schema.mk
 -include tests/fuzz/fuzz.mk
 -include tests/torture/torture.mk
 -include tests/tsan/tsan.mk

@@ -43,19 +43,20 @@ const (
 	ServiceError Code = C.AIW_SERVICE_ERROR
 )
 
-// codeNames and httpStatus are derived once from libaiw's own tables
+// codeNames, cNames and httpStatus are derived once from libaiw's own tables
 // (aiw_code_name, aiw_http_status): the names in grpc-go's spelling, the
 // HTTP statuses as CONTRACT.md maps them.
-var codeNames, httpStatus = codeTables()
+var codeNames, cNames, httpStatus = codeTables()
 
-func codeTables() ([]string, []int) {
+func codeTables() ([]string, []string, []int) {
 	n := int(ServiceError) + 1
-	names, statuses := make([]string, n), make([]int, n)
+	names, cnames, statuses := make([]string, n), make([]string, n), make([]int, n)
 	for c := 0; c < n; c++ {
-		names[c] = goCodeName(C.GoString(C.aiw_code_name(C.int(c))))
+		cnames[c] = C.GoString(C.aiw_code_name(C.int(c)))
+		names[c] = goCodeName(cnames[c])
 		statuses[c] = int(C.aiw_http_status(C.int(c)))
 	}
-	return names, statuses
+	return names, cnames, statuses
 }
 
 // goCodeName turns libaiw's name ("DEADLINE_EXCEEDED") into grpc-go's
@@ -85,6 +86,17 @@ func (c Code) String() string {
 		return codeNames[c]
 	}
 	return "Code(" + strconv.FormatInt(int64(c), 10) + ")"
+}
+
+// CodeName returns the code's name as CONTRACT.md and libaiw spell it
+// ("OK", "CANCELLED", "DEADLINE_EXCEEDED", ..., "SERVICE_ERROR"; libaiw's
+// aiw_code_name), the names the gateway and the CLI print; String gives
+// grpc-go's spelling instead.
+func CodeName(c Code) string {
+	if int(c) < len(cNames) {
+		return cNames[c]
+	}
+	return "UNKNOWN"
 }
 
 // HTTPStatus returns the HTTP status of the code (CONTRACT.md, as

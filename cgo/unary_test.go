@@ -444,6 +444,10 @@ func TestCodes(t *testing.T) {
 			t.Errorf("Code(%d).String() = %q, want %q", i, Code(i).String(), n)
 		}
 	}
+	if CodeName(Canceled) != "CANCELLED" || CodeName(DeadlineExceeded) != "DEADLINE_EXCEEDED" ||
+		CodeName(ServiceError) != "SERVICE_ERROR" || CodeName(99) != "UNKNOWN" {
+		t.Errorf("CodeName: %s %s %s %s", CodeName(Canceled), CodeName(DeadlineExceeded), CodeName(ServiceError), CodeName(99))
+	}
 	if Code(99).String() != "Code(99)" || Code(99).HTTPStatus() != 500 {
 		t.Errorf("Code(99): %q %d", Code(99).String(), Code(99).HTTPStatus())
 	}

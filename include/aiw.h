@@ -326,9 +326,19 @@ AIW_API void aiw_call_options_clear_metadata(aiw_call_options *opts);
 AIW_API aiw_code aiw_call_options_set_cancel_token(aiw_call_options *opts, aiw_cancel_token *token);
 
 /* ------------------------------------------------------------------------ */
-/* Enums of the contract                                                    */
+/* Enums and messages of the contract                                       */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * Between a BEGIN GENERATED and an END GENERATED line, this header is
+ * written by lib/gen/protoc-gen-aiw.py from idl/ai_service.proto whenever
+ * that changes (make): a field's functions follow from the .proto, named
+ * by the rule in docs/CONVENTIONS.md. What the schema cannot say (required
+ * fields, the content oneof's setters) is declared by hand around them.
+ */
+
+/* BEGIN GENERATED types -- lib/gen/protoc-gen-aiw.py from idl/ai_service.proto: edit those, not this */
+/* Enums of the contract: AIW_<VALUE> is the proto's value, number for number. */
 typedef enum aiw_processing_stage {
   AIW_STAGE_UNKNOWN = 0,
   AIW_STAGE_QUEUED = 1,
@@ -341,8 +351,8 @@ typedef enum aiw_processing_stage {
 
 typedef enum aiw_embedding_type {
   AIW_EMBEDDING_UNKNOWN = 0,
-  AIW_EMBEDDING_SEMANTIC = 1,
-  AIW_EMBEDDING_VISUAL = 2,
+  AIW_EMBEDDING_SEMANTIC = 1, /* text, 1024 dims */
+  AIW_EMBEDDING_VISUAL = 2,   /* image, 1152 dims */
   AIW_EMBEDDING_BOTH = 3
 } aiw_embedding_type;
 
@@ -354,13 +364,30 @@ typedef enum aiw_search_type {
 } aiw_search_type;
 
 /*
- * aiw_processing_stage_name / aiw_embedding_type_name / aiw_search_type_name:
- * the proto enum value name ("STAGE_COMPLETED", "EMBEDDING_BOTH",
- * "SEARCH_HYBRID"); NULL for a value the contract does not define. Static.
+ * aiw_processing_stage_name / aiw_embedding_type_name /
+ * aiw_search_type_name: the proto enum value name ("STAGE_FAILED",
+ * "EMBEDDING_BOTH", "SEARCH_HYBRID"); NULL for a value the contract does not
+ * define. Static strings; any thread.
  */
 AIW_API const char *aiw_processing_stage_name(int stage);
 AIW_API const char *aiw_embedding_type_name(int type);
 AIW_API const char *aiw_search_type_name(int type);
+
+/*
+ * The messages of the contract, opaque: a request is built with its setters
+ * and sent by its RPC; a response, and the messages in it, are read with
+ * their getters.
+ */
+typedef struct aiw_asset_request aiw_asset_request;
+typedef struct aiw_process_status aiw_process_status;
+typedef struct aiw_chat_request aiw_chat_request;
+typedef struct aiw_chat_response aiw_chat_response;
+typedef struct aiw_embedding_request aiw_embedding_request;
+typedef struct aiw_embedding_response aiw_embedding_response;
+typedef struct aiw_search_request aiw_search_request;
+typedef struct aiw_search_result aiw_search_result;
+typedef struct aiw_search_response aiw_search_response;
+/* END GENERATED types */
 
 /*
  * Setters below return AIW_OK, AIW_INVALID_ARGUMENT (NULL object, NULL
@@ -370,18 +397,20 @@ AIW_API const char *aiw_search_type_name(int type);
  */
 
 /* ------------------------------------------------------------------------ */
-/* Search results (shared by VectorSearch and ChatStream sources)           */
+/* Messages inside responses (search results: VectorSearch, ChatStream)     */
 /* ------------------------------------------------------------------------ */
 
-typedef struct aiw_search_result aiw_search_result;
-
+/* BEGIN GENERATED messages -- lib/gen/protoc-gen-aiw.py from idl/ai_service.proto: edit those, not this */
 /*
- * Getters of one SearchResult. The result is borrowed from the response or
- * chat chunk it came from. Strings are never NULL ("" when unset, or when
- * `result` is NULL); numbers are 0 for a NULL result.
- * aiw_search_result_metadata_key/_value: the i-th entry (0 <= i < count) in
- * wire order; NULL when out of range. aiw_search_result_metadata_get: the
- * value for `key` (the last one if repeated), or NULL.
+ * SearchResult (ai_service.SearchResult), borrowed from the response it came
+ * from. Its getters read one field each; what they return is borrowed from
+ * the result and lives as long as it does. For a NULL result: "" for
+ * strings, 0 for numbers and enums, NULL for pointers. Each string getter
+ * has a _with_len form (the string's length, NULs included).
+ * A map: _count, the i-th entry's _key and _value in wire order (NULL when
+ * out of range), and _get(key), the value for key (the last one if repeated)
+ * or NULL.
+ * Any thread that may read the result.
  */
 AIW_API const char *aiw_search_result_asset_id(const aiw_search_result *result);
 AIW_API float aiw_search_result_score(const aiw_search_result *result);
@@ -392,66 +421,105 @@ AIW_API size_t aiw_search_result_metadata_count(const aiw_search_result *result)
 AIW_API const char *aiw_search_result_metadata_key(const aiw_search_result *result, size_t i);
 AIW_API const char *aiw_search_result_metadata_value(const aiw_search_result *result, size_t i);
 AIW_API const char *aiw_search_result_metadata_get(const aiw_search_result *result, const char *key);
+/* END GENERATED messages */
 
 /* ------------------------------------------------------------------------ */
 /* ProcessAsset                                                             */
 /* ------------------------------------------------------------------------ */
 
-typedef struct aiw_asset_request aiw_asset_request;
-typedef struct aiw_process_status aiw_process_status;
-
+/* BEGIN GENERATED ProcessAsset -- lib/gen/protoc-gen-aiw.py from idl/ai_service.proto: edit those, not this */
 /*
- * AssetRequest. asset_id, file_path and mime_type are required (an empty one
- * fails the call with INVALID_ARGUMENT). Options (ProcessingOptions) are sent
- * when any option setter was called. NULL if out of memory; free with
- * aiw_asset_request_free (NULL-safe).
+ * AssetRequest (ai_service.AssetRequest), the request of ProcessAsset:
+ * aiw_asset_request_new makes an empty one (NULL if out of memory); free it
+ * with aiw_asset_request_free (NULL-safe). Setters as above. One thread at a
+ * time; a request may be shared read-only by concurrent calls.
+ * The fields of options (ProcessingOptions) are set on the request itself;
+ * options is sent once one of them was set.
+ *   file_path: object path, bucket/object
  */
 AIW_API aiw_asset_request *aiw_asset_request_new(void);
 AIW_API void aiw_asset_request_free(aiw_asset_request *req);
 AIW_API aiw_code aiw_asset_request_set_asset_id(aiw_asset_request *req, const char *asset_id);
 AIW_API aiw_code aiw_asset_request_set_file_path(aiw_asset_request *req, const char *file_path);
 AIW_API aiw_code aiw_asset_request_set_mime_type(aiw_asset_request *req, const char *mime_type);
-AIW_API aiw_code aiw_asset_request_set_enable_ocr(aiw_asset_request *req, int enable);
-AIW_API aiw_code aiw_asset_request_set_enable_caption(aiw_asset_request *req, int enable);
-AIW_API aiw_code aiw_asset_request_set_enable_embedding(aiw_asset_request *req, int enable);
-AIW_API aiw_code aiw_asset_request_set_enable_summary(aiw_asset_request *req, int enable);
+AIW_API aiw_code aiw_asset_request_set_enable_ocr(aiw_asset_request *req, int enable_ocr);
+AIW_API aiw_code aiw_asset_request_set_enable_caption(aiw_asset_request *req, int enable_caption);
+AIW_API aiw_code aiw_asset_request_set_enable_embedding(aiw_asset_request *req, int enable_embedding);
+AIW_API aiw_code aiw_asset_request_set_enable_summary(aiw_asset_request *req, int enable_summary);
 AIW_API aiw_code aiw_asset_request_set_max_chunk_size(aiw_asset_request *req, int32_t max_chunk_size);
 
 /*
- * aiw_process_asset: the ProcessAsset RPC, blocking. `opts` may be NULL.
- * On AIW_OK and AIW_SERVICE_ERROR, *out owns the response (free with
- * aiw_process_status_free); on any other code *out is NULL. Any thread.
+ * ProcessStatus (ai_service.ProcessStatus), the response of ProcessAsset.
+ * Its getters read one field each; what they return is borrowed from the
+ * status and lives as long as it does. For a NULL status: "" for strings, 0
+ * for numbers and enums, NULL for pointers. Each string getter has a
+ * _with_len form (the string's length, NULs included).
+ * aiw_process_status_free frees it (NULL-safe).
+ * Any thread that may read the status.
+ *   progress: 0..1
  */
-AIW_API aiw_code aiw_process_asset(aiw_client *client, const aiw_asset_request *req, const aiw_call_options *opts,
-                                   aiw_process_status **out, aiw_error *err);
-
-/* ProcessStatus getters: 0 / "" for a NULL status. The error string is
- * borrowed from the status. */
 AIW_API int aiw_process_status_success(const aiw_process_status *status);
 AIW_API const char *aiw_process_status_error(const aiw_process_status *status);
 AIW_API aiw_processing_stage aiw_process_status_stage(const aiw_process_status *status);
 AIW_API float aiw_process_status_progress(const aiw_process_status *status);
 AIW_API void aiw_process_status_free(aiw_process_status *status);
+/* END GENERATED ProcessAsset */
+
+/*
+ * aiw_process_asset: the ProcessAsset RPC, blocking. asset_id, file_path
+ * and mime_type are required: an empty one fails the call with
+ * INVALID_ARGUMENT before anything is sent. `opts` may be NULL. On AIW_OK
+ * and AIW_SERVICE_ERROR, *out owns the response (free with
+ * aiw_process_status_free); on any other code *out is NULL. Any thread.
+ */
+AIW_API aiw_code aiw_process_asset(aiw_client *client, const aiw_asset_request *req, const aiw_call_options *opts,
+                                   aiw_process_status **out, aiw_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* GetEmbedding                                                             */
 /* ------------------------------------------------------------------------ */
 
-typedef struct aiw_embedding_request aiw_embedding_request;
-typedef struct aiw_embedding_response aiw_embedding_response;
-
+/* BEGIN GENERATED GetEmbedding -- lib/gen/protoc-gen-aiw.py from idl/ai_service.proto: edit those, not this */
 /*
- * EmbeddingRequest. The content oneof is text or image: setting one clears
- * the other; a request with neither fails the call with INVALID_ARGUMENT.
- * set_image copies `len` bytes of `data` (any bytes, NUL included; NULL only
- * when len is 0) and the format string (may be NULL for "").
+ * EmbeddingRequest (ai_service.EmbeddingRequest), the request of
+ * GetEmbedding: aiw_embedding_request_new makes an empty one (NULL if out of
+ * memory); free it with aiw_embedding_request_free (NULL-safe). Setters as
+ * above (an enum value outside the contract is INVALID_ARGUMENT too). One
+ * thread at a time; a request may be shared read-only by concurrent calls.
+ * The oneof content (text, image) has hand-written setters (below).
+ *   image.format: png, jpg, ...
  */
 AIW_API aiw_embedding_request *aiw_embedding_request_new(void);
 AIW_API void aiw_embedding_request_free(aiw_embedding_request *req);
+AIW_API aiw_code aiw_embedding_request_set_type(aiw_embedding_request *req, aiw_embedding_type type);
+
+/*
+ * EmbeddingResponse (ai_service.EmbeddingResponse), the response of
+ * GetEmbedding. Its getters read one field each; what they return is
+ * borrowed from the response and lives as long as it does. For a NULL
+ * response: "" for strings, 0 for numbers and enums, NULL for pointers. Each
+ * string getter has a _with_len form (the string's length, NULs included).
+ * A repeated number is read in one call: a pointer to *len values (NULL with
+ * *len 0 when empty; len may be NULL).
+ * aiw_embedding_response_free frees it (NULL-safe).
+ * Any thread that may read the response.
+ */
+AIW_API const float *aiw_embedding_response_semantic_vector(const aiw_embedding_response *response, size_t *len);
+AIW_API const float *aiw_embedding_response_visual_vector(const aiw_embedding_response *response, size_t *len);
+AIW_API int aiw_embedding_response_success(const aiw_embedding_response *response);
+AIW_API const char *aiw_embedding_response_error(const aiw_embedding_response *response);
+AIW_API void aiw_embedding_response_free(aiw_embedding_response *response);
+/* END GENERATED GetEmbedding */
+
+/*
+ * EmbeddingRequest's content oneof is text or image: setting one clears the
+ * other; a request with neither fails the call with INVALID_ARGUMENT.
+ * set_image copies `len` bytes of `data` (any bytes, NUL included; NULL only
+ * when len is 0) and the format string (may be NULL for "").
+ */
 AIW_API aiw_code aiw_embedding_request_set_text(aiw_embedding_request *req, const char *text);
 AIW_API aiw_code aiw_embedding_request_set_image(aiw_embedding_request *req, const void *data, size_t len,
                                                  const char *format);
-AIW_API aiw_code aiw_embedding_request_set_type(aiw_embedding_request *req, aiw_embedding_type type);
 
 /*
  * aiw_get_embedding: the GetEmbedding RPC, blocking. Ownership and codes as
@@ -460,27 +528,19 @@ AIW_API aiw_code aiw_embedding_request_set_type(aiw_embedding_request *req, aiw_
 AIW_API aiw_code aiw_get_embedding(aiw_client *client, const aiw_embedding_request *req, const aiw_call_options *opts,
                                    aiw_embedding_response **out, aiw_error *err);
 
-/*
- * The vectors, read in one call: a pointer to `*len` floats borrowed from the
- * response (NULL with *len 0 when empty). `len` may be NULL.
- */
-AIW_API const float *aiw_embedding_response_semantic_vector(const aiw_embedding_response *resp, size_t *len);
-AIW_API const float *aiw_embedding_response_visual_vector(const aiw_embedding_response *resp, size_t *len);
-AIW_API int aiw_embedding_response_success(const aiw_embedding_response *resp);
-AIW_API const char *aiw_embedding_response_error(const aiw_embedding_response *resp);
-AIW_API void aiw_embedding_response_free(aiw_embedding_response *resp);
-
 /* ------------------------------------------------------------------------ */
 /* VectorSearch                                                             */
 /* ------------------------------------------------------------------------ */
 
-typedef struct aiw_search_request aiw_search_request;
-typedef struct aiw_search_response aiw_search_response;
-
+/* BEGIN GENERATED VectorSearch -- lib/gen/protoc-gen-aiw.py from idl/ai_service.proto: edit those, not this */
 /*
- * SearchRequest. query is required (empty fails the call with
- * INVALID_ARGUMENT). add_filter appends to `filters`; clear_filters empties it.
- * limit must be >= 0 (0: the service's default).
+ * SearchRequest (ai_service.SearchRequest), the request of VectorSearch:
+ * aiw_search_request_new makes an empty one (NULL if out of memory); free it
+ * with aiw_search_request_free (NULL-safe). Setters as above (a NaN float
+ * and an enum value outside the contract are INVALID_ARGUMENT too). One
+ * thread at a time; a request may be shared read-only by concurrent calls.
+ * aiw_search_request_add_filter appends to filters;
+ * aiw_search_request_clear_filters empties it.
  */
 AIW_API aiw_search_request *aiw_search_request_new(void);
 AIW_API void aiw_search_request_free(aiw_search_request *req);
@@ -492,33 +552,50 @@ AIW_API aiw_code aiw_search_request_add_filter(aiw_search_request *req, const ch
 AIW_API void aiw_search_request_clear_filters(aiw_search_request *req);
 
 /*
- * aiw_vector_search: the VectorSearch RPC, blocking. Ownership and codes as
- * aiw_process_asset; free the response with aiw_search_response_free.
+ * SearchResponse (ai_service.SearchResponse), the response of VectorSearch.
+ * Its getters read one field each; what they return is borrowed from the
+ * response and lives as long as it does. For a NULL response: "" for
+ * strings, 0 for numbers and enums, NULL for pointers. Each string getter
+ * has a _with_len form (the string's length, NULs included).
+ * A repeated field: _count, and the i-th element (0 <= i < count; NULL when
+ * out of range).
+ * aiw_search_response_free frees it (NULL-safe).
+ * Any thread that may read the response.
+ */
+AIW_API size_t aiw_search_response_result_count(const aiw_search_response *response);
+AIW_API const aiw_search_result *aiw_search_response_result(const aiw_search_response *response, size_t i);
+AIW_API int32_t aiw_search_response_total_count(const aiw_search_response *response);
+AIW_API int aiw_search_response_success(const aiw_search_response *response);
+AIW_API const char *aiw_search_response_error(const aiw_search_response *response);
+AIW_API void aiw_search_response_free(aiw_search_response *response);
+/* END GENERATED VectorSearch */
+
+/*
+ * aiw_vector_search: the VectorSearch RPC, blocking. query is required
+ * (empty fails the call with INVALID_ARGUMENT); aiw_search_request_set_limit
+ * refuses a negative limit (0: the service's default). Ownership and codes
+ * as aiw_process_asset; free the response with aiw_search_response_free.
  */
 AIW_API aiw_code aiw_vector_search(aiw_client *client, const aiw_search_request *req, const aiw_call_options *opts,
                                    aiw_search_response **out, aiw_error *err);
-
-/* SearchResponse getters. aiw_search_response_result: the i-th result,
- * borrowed from the response; NULL when out of range. */
-AIW_API size_t aiw_search_response_result_count(const aiw_search_response *resp);
-AIW_API const aiw_search_result *aiw_search_response_result(const aiw_search_response *resp, size_t i);
-AIW_API int32_t aiw_search_response_total_count(const aiw_search_response *resp);
-AIW_API int aiw_search_response_success(const aiw_search_response *resp);
-AIW_API const char *aiw_search_response_error(const aiw_search_response *resp);
-AIW_API void aiw_search_response_free(aiw_search_response *resp);
 
 /* ------------------------------------------------------------------------ */
 /* ChatStream                                                               */
 /* ------------------------------------------------------------------------ */
 
-typedef struct aiw_chat_request aiw_chat_request;
-typedef struct aiw_chat_response aiw_chat_response;
-
+/* BEGIN GENERATED ChatStream -- lib/gen/protoc-gen-aiw.py from idl/ai_service.proto: edit those, not this */
 /*
- * ChatRequest. query is required (empty fails the call with
- * INVALID_ARGUMENT). add_history appends a ChatMessage (role and content
- * copied; role is usually "user" or "assistant"; timestamp in Unix seconds).
- * Options (ChatOptions) are sent when any option setter was called.
+ * ChatRequest (ai_service.ChatRequest), the request of ChatStream:
+ * aiw_chat_request_new makes an empty one (NULL if out of memory); free it
+ * with aiw_chat_request_free (NULL-safe). Setters as above (a NaN float is
+ * INVALID_ARGUMENT too). One thread at a time; a request may be shared
+ * read-only by concurrent calls.
+ * aiw_chat_request_add_history appends a ChatMessage (role, content,
+ * timestamp); aiw_chat_request_clear_history empties history.
+ * The fields of options (ChatOptions) are set on the request itself; options
+ * is sent once one of them was set.
+ *   history.role: "user" or "assistant"
+ *   history.timestamp: Unix seconds
  */
 AIW_API aiw_chat_request *aiw_chat_request_new(void);
 AIW_API void aiw_chat_request_free(aiw_chat_request *req);
@@ -527,9 +604,27 @@ AIW_API aiw_code aiw_chat_request_add_history(aiw_chat_request *req, const char 
                                               int64_t timestamp);
 AIW_API void aiw_chat_request_clear_history(aiw_chat_request *req);
 AIW_API aiw_code aiw_chat_request_set_max_context_docs(aiw_chat_request *req, int32_t max_context_docs);
-AIW_API aiw_code aiw_chat_request_set_similarity_threshold(aiw_chat_request *req, float threshold);
+AIW_API aiw_code aiw_chat_request_set_similarity_threshold(aiw_chat_request *req, float similarity_threshold);
 AIW_API aiw_code aiw_chat_request_set_include_images(aiw_chat_request *req, int include_images);
 AIW_API aiw_code aiw_chat_request_set_stream_response(aiw_chat_request *req, int stream_response);
+
+/*
+ * ChatResponse (ai_service.ChatResponse), the response of ChatStream. Its
+ * getters read one field each; what they return is borrowed from the
+ * response and lives as long as it does. For a NULL response: "" for
+ * strings, 0 for numbers and enums, NULL for pointers. Each string getter
+ * has a _with_len form (the string's length, NULs included).
+ * A repeated field: _count, and the i-th element (0 <= i < count; NULL when
+ * out of range).
+ * aiw_chat_response_free frees it (NULL-safe).
+ * Any thread that may read the response.
+ *   sources: on the final chunk
+ */
+AIW_API const char *aiw_chat_response_chunk(const aiw_chat_response *response);
+AIW_API int aiw_chat_response_is_final(const aiw_chat_response *response);
+AIW_API size_t aiw_chat_response_source_count(const aiw_chat_response *response);
+AIW_API const aiw_search_result *aiw_chat_response_source(const aiw_chat_response *response, size_t i);
+/* END GENERATED ChatStream */
 
 /*
  * aiw_chat_chunk_fn: called once per ChatResponse, in order, on the thread
@@ -542,7 +637,8 @@ typedef int (*aiw_chat_chunk_fn)(const aiw_chat_response *chunk, void *userdata)
 
 /*
  * aiw_chat_stream: the ChatStream RPC, blocking until the stream ends.
- * Returns AIW_OK after the last message; the gRPC code if the stream failed
+ * query is required (empty fails the call with INVALID_ARGUMENT). Returns
+ * AIW_OK after the last message; the gRPC code if the stream failed
  * (chunks received before the failure were delivered first);
  * AIW_CALLBACK_ABORTED if the callback stopped it; AIW_CANCELLED if a cancel
  * token fired or the client was closed. `userdata` is passed through
@@ -550,12 +646,6 @@ typedef int (*aiw_chat_chunk_fn)(const aiw_chat_response *chunk, void *userdata)
  */
 AIW_API aiw_code aiw_chat_stream(aiw_client *client, const aiw_chat_request *req, const aiw_call_options *opts,
                                  aiw_chat_chunk_fn on_chunk, void *userdata, aiw_error *err);
-
-/* ChatResponse getters; everything is borrowed from `chunk`. */
-AIW_API const char *aiw_chat_response_chunk(const aiw_chat_response *chunk);
-AIW_API int aiw_chat_response_is_final(const aiw_chat_response *chunk);
-AIW_API size_t aiw_chat_response_source_count(const aiw_chat_response *chunk);
-AIW_API const aiw_search_result *aiw_chat_response_source(const aiw_chat_response *chunk, size_t i);
 
 /* ------------------------------------------------------------------------ */
 /* Asynchronous unary calls                                                 */

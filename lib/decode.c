@@ -50,3 +50,8 @@ size_t aiw__decoded_strlen(const char *s) {
   if (!s || s == protobuf_c_empty_string) return 0;
   return ((const header *)s - 1)->size - 1;
 }
+
+const char *aiw__string_with_len(const char *s, size_t *len) {
+  if (len) *len = aiw__decoded_strlen(s);
+  return s ? s : "";
+}

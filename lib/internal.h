@@ -73,7 +73,7 @@ void aiw__decoded_free(ProtobufCMessage *msg);
 /* The length in bytes (NULs included) of a string of a decoded message. */
 size_t aiw__decoded_strlen(const char *s);
 /* A decoded string for a `_with_len` getter: "" for NULL, *len (may be
- * NULL) its length (search_result.c). */
+ * NULL) its length (decode.c). */
 const char *aiw__string_with_len(const char *s, size_t *len);
 
 /* ---- callbacks (runtime.c) ------------------------------------------------ */

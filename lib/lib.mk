@@ -48,6 +48,35 @@ $(GEN_DIR)/%.pb-c.c $(GEN_DIR)/%.pb-c.h: idl/%.proto | $(DEPS_STAMP)
 	@mkdir -p $(GEN_DIR)
 	protoc-c -Iidl --c_out=$(GEN_DIR) $<
 
+# The message layer, generated from idl/ai_service.proto by
+# lib/gen/protoc-gen-aiw.py (a protoc plugin) and committed: the C
+# functions, the blocks of include/aiw.h between BEGIN/END GENERATED, new
+# lines of lib/symbols.txt and lib/libaiw.map, and the CLI's JSON. When the
+# .proto (or the generator, or the hand-written rules it reads) changes,
+# make regenerates them into $(AIW_GEN_DIR) and copies into the tree only
+# the files that differ, so that nothing else is rebuilt for nothing.
+# `make check-generated-c` (tests/schema) proves the tree is up to date.
+AIW_GEN_DIR   := $(GEN_DIR)/aiw
+AIW_GEN_FILES := include/aiw.h lib/messages.gen.c lib/symbols.txt lib/libaiw.map \
+	examples/aiw/json.gen.c examples/aiw/json.gen.h
+AIW_GEN_STAMP := $(AIW_GEN_DIR)/.stamp
+AIW_GEN_INPUTS := idl/ai_service.proto lib/gen/protoc-gen-aiw.py lib/message_rules.c
+# $(1): the output directory. Run from the top of the tree (the plugin reads
+# the current aiw.h, symbols.txt, libaiw.map and message_rules.c).
+aiw_gen = protoc -Iidl --plugin=protoc-gen-aiw=lib/gen/protoc-gen-aiw.py --aiw_out=$(1) \
+	--aiw_opt=version=$(LIB_VERSION) idl/ai_service.proto
+
+.PHONY: gen
+gen: $(AIW_GEN_STAMP)
+$(AIW_GEN_STAMP): $(AIW_GEN_INPUTS) | $(DEPS_STAMP)
+	@rm -rf $(AIW_GEN_DIR) && mkdir -p $(AIW_GEN_DIR)
+	$(call aiw_gen,$(AIW_GEN_DIR))
+	@for f in $(AIW_GEN_FILES); do \
+	  cmp -s $(AIW_GEN_DIR)/$$f $$f || { cp $(AIW_GEN_DIR)/$$f $$f && echo "gen: $$f updated from idl/ai_service.proto"; }; \
+	done
+	@touch $@
+$(AIW_GEN_FILES): $(AIW_GEN_STAMP) ;
+
 # lib/*.cc, in every variant ($(1): the variant's directory, $(2): its flags).
 define lib_cxx_rule
 $(1)/obj/lib/%.o: lib/%.cc lib/internal.h | $$(DEPS_STAMP)

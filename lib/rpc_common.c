@@ -1,5 +1,7 @@
-/* rpc_common.c -- argument checks and enum names shared by the four RPCs. */
+/* rpc_common.c -- what the RPC entry points share: argument checks, the
+ * unary calls' two forms, and enum names. */
 #include "internal.h"
+#include "messages.h"
 
 aiw_code aiw__check_rpc_args(const void *client, const void *req, const char *what, aiw_error *err) {
   if (aiw__in_callback())
@@ -9,13 +11,29 @@ aiw_code aiw__check_rpc_args(const void *client, const void *req, const char *wh
   return AIW_OK;
 }
 
-static const char *enum_name(const ProtobufCEnumDescriptor *d, int value) {
-  const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(d, value);
+aiw_code aiw__unary(aiw_client *client, int method, const void *req, const aiw_call_options *opts,
+                    ProtobufCMessage **out, const char *what, aiw_error *err) {
+  if (out) *out = NULL;
+  aiw_code rc = aiw__check_rpc_args(client, req, what, err);
+  if (rc == AIW_OK && !out) rc = aiw__fail(err, AIW_INVALID_ARGUMENT, -1, "%s: out is NULL", what);
+  if (rc == AIW_OK) rc = aiw__check_required(req, err);
+  if (rc != AIW_OK) return rc;
+  return aiw__blocking_unary(client, &aiw__methods[method], &(aiw_request){req, NULL, 0}, opts, out, NULL, err);
+}
+
+aiw_code aiw__unary_start(aiw_client *client, int method, const void *req, const aiw_call_options *opts,
+                          aiw_queue *queue, void *tag, const char *what, aiw_error *err) {
+  aiw_code rc = aiw__check_rpc_args(client, req, what, err);
+  if (rc == AIW_OK) rc = aiw__check_required(req, err);
+  if (rc != AIW_OK) return rc;
+  return aiw__async_start(client, &aiw__methods[method], 0, &(aiw_request){req, NULL, 0}, opts, queue, tag, err);
+}
+
+const char *aiw__enum_name(const ProtobufCEnumDescriptor *desc, int value) {
+  const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(desc, value);
   return v ? v->name : NULL;
 }
 
-const char *aiw_processing_stage_name(int stage) { return enum_name(&ai_service__processing_stage__descriptor, stage); }
-
-const char *aiw_embedding_type_name(int type) { return enum_name(&ai_service__embedding_type__descriptor, type); }
-
-const char *aiw_search_type_name(int type) { return enum_name(&ai_service__search_type__descriptor, type); }
+int aiw__enum_valid(const ProtobufCEnumDescriptor *desc, int value) {
+  return protobuf_c_enum_descriptor_get_value(desc, value) != NULL;
+}

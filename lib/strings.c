@@ -1,8 +1,10 @@
-/* strings.c -- UTF-8 validation and the owned strings of request messages. */
+/* strings.c -- UTF-8 validation and what request messages own: strings,
+ * byte strings and the messages themselves (messages.h). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+#include "messages.h"
 
 /* Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, at most
  * U+10FFFF. */
@@ -76,4 +78,30 @@ aiw_code aiw__append_string(char ***array, size_t *n, const char *value) {
   *array = grown;
   (*n)++;
   return AIW_OK;
+}
+
+aiw_code aiw__set_bytes(ProtobufCBinaryData *slot, const void *data, size_t len) {
+  if (!data && len) return AIW_INVALID_ARGUMENT;
+  uint8_t *copy = NULL;
+  if (len) {
+    copy = malloc(len);
+    if (!copy) return AIW_OUT_OF_MEMORY;
+    memcpy(copy, data, len);
+  }
+  free(slot->data);
+  slot->data = copy;
+  slot->len = len;
+  return AIW_OK;
+}
+
+void *aiw__message_new(const ProtobufCMessageDescriptor *desc) {
+  ProtobufCMessage *m = malloc(desc->sizeof_message);
+  if (m) protobuf_c_message_init(desc, m);
+  return m;
+}
+
+/* Everything in a request is malloc'd (or protobuf-c's static defaults,
+ * which it skips): protobuf-c's own free, with the system allocator. */
+void aiw__message_free(ProtobufCMessage *msg) {
+  if (msg) protobuf_c_message_free_unpacked(msg, NULL);
 }

@@ -6,7 +6,7 @@
 set -u
 cd "$(dirname "$0")/.."
 MAKE=${MAKE:-make}
-SUITES=(check-abi check-generated check-format check-layering test-readme test-c test-c-asan test-c-valgrind test-c-tsan test-torture test-fuzz test-cli test-go test-grpcconn test-backend test-static bench-smoke)
+SUITES=(check-abi check-generated check-generated-c check-format check-layering test-readme test-c test-c-asan test-c-valgrind test-c-tsan test-torture test-fuzz test-cli test-go test-grpcconn test-schema test-backend test-static bench-smoke)
 
 total_pass=0; total_fail=0; report=()
 for suite in "${SUITES[@]}"; do

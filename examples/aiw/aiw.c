@@ -15,7 +15,7 @@
  *
  * This file is main: the global options and the command word. The rest:
  * cli.c (option parsing, error reports), signals.c (Ctrl-C), call.c (client,
- * call, outcome, -v), cmd_*.c (the five commands), json_out.c (--json),
+ * call, outcome, -v), cmd_*.c (the five commands), json_out.c and json.gen.c (--json),
  * text_out.c (output for people), args.c (argument parsing, files).
  */
 #include <errno.h>

@@ -1,16 +1,19 @@
 /*
- * json_out.c -- proto3 canonical JSON for the AiWorker responses.
+ * json_out.c -- the proto3 canonical JSON writers of the CLI.
  *
  * libaiw hides its protobuf-c messages behind getters, so each message is
- * walked field by field here, in proto field order, with the proto3 JSON
- * rules: lowerCamelCase names, default values (0, false, "", empty lists and
- * maps, enum value 0) omitted, enums by name, map entries sorted by key as
+ * walked field by field, in proto field order, by a builder generated from
+ * the schema (json.gen.c); the writers here apply the proto3 JSON rules:
+ * lowerCamelCase names (the builders pass them), default values (0, false,
+ * "", empty lists and maps, enum value 0) omitted, enums by name, 64-bit
+ * integers as strings, bytes in base64, map entries sorted by key as
  * protobuf-go does. jansson builds the tree and does every bit of string
  * escaping; this file never writes a JSON character itself.
  */
 #include "json_out.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -108,18 +111,9 @@ json_t *aiwj_string(const char *s, size_t len) {
   return value;
 }
 
-/*
- * An object under construction, in field order. A put_* that runs out of
- * memory marks it failed: json is then NULL and later ones do nothing.
- */
-struct object {
-  json_t *json; /* NULL once failed */
-};
+aiwj_object aiwj_object_start(void) { return (aiwj_object){json_object()}; }
 
-static struct object object_start(void) { return (struct object){json_object()}; }
-
-/* Sets obj[name] = value, taking the reference (NULL: out of memory). */
-static void put(struct object *obj, const char *name, json_t *value) {
+void aiwj_put(aiwj_object *obj, const char *name, json_t *value) {
   if (obj->json == NULL) {
     json_decref(value);
     return;
@@ -130,29 +124,86 @@ static void put(struct object *obj, const char *name, json_t *value) {
   }
 }
 
-/* obj[name] = the string `s` of `len` bytes (NULs included), unless empty. */
-static void put_string(struct object *obj, const char *name, const char *s, size_t len) {
-  if (s != NULL && len > 0) put(obj, name, aiwj_string(s, len));
+void aiwj_put_string(aiwj_object *obj, const char *name, const char *s, size_t len) {
+  if (s != NULL && len > 0) aiwj_put(obj, name, aiwj_string(s, len));
 }
 
-static void put_float(struct object *obj, const char *name, float f) {
+void aiwj_put_float(aiwj_object *obj, const char *name, float f) {
   uint32_t bits;
   memcpy(&bits, &f, sizeof bits);
   if (bits != 0) /* +0.0 is the default; -0.0 is not (as protobuf-go) */
-    put(obj, name, aiwj_float(f));
+    aiwj_put(obj, name, aiwj_float(f));
 }
 
-static void put_int(struct object *obj, const char *name, int32_t i) {
-  if (i != 0) put(obj, name, json_integer(i));
+void aiwj_put_int32(aiwj_object *obj, const char *name, int32_t i) {
+  if (i != 0) aiwj_put(obj, name, json_integer(i));
 }
 
-static void put_bool(struct object *obj, const char *name, int b) {
-  if (b) put(obj, name, json_true());
+void aiwj_put_uint32(aiwj_object *obj, const char *name, uint32_t i) {
+  if (i != 0) aiwj_put(obj, name, json_integer(i));
 }
 
-/* obj[name] = [item(owner, 0), ..., item(owner, n - 1)], left out if n is 0. */
-static void put_array(struct object *obj, const char *name, size_t n, json_t *(*item)(const void *, size_t),
-                      const void *owner) {
+/* 64-bit integers are strings in proto3 JSON (a double cannot hold them). */
+static json_t *int64_json(int64_t i) {
+  char buf[24];
+  snprintf(buf, sizeof buf, "%" PRId64, i);
+  return json_string(buf);
+}
+
+static json_t *uint64_json(uint64_t i) {
+  char buf[24];
+  snprintf(buf, sizeof buf, "%" PRIu64, i);
+  return json_string(buf);
+}
+
+void aiwj_put_int64(aiwj_object *obj, const char *name, int64_t i) {
+  if (i != 0) aiwj_put(obj, name, int64_json(i));
+}
+
+void aiwj_put_uint64(aiwj_object *obj, const char *name, uint64_t i) {
+  if (i != 0) aiwj_put(obj, name, uint64_json(i));
+}
+
+void aiwj_put_bool(aiwj_object *obj, const char *name, int b) {
+  if (b) aiwj_put(obj, name, json_true());
+}
+
+void aiwj_put_bytes(aiwj_object *obj, const char *name, const void *data, size_t len) {
+  static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  if (data == NULL || len == 0 || obj->json == NULL) return;
+  if (len > (SIZE_MAX - 1) / 4 * 3 - 3) {
+    aiwj_put(obj, name, NULL);
+    return;
+  }
+  const unsigned char *in = data;
+  char *text = malloc((len + 2) / 3 * 4 + 1);
+  if (text == NULL) {
+    aiwj_put(obj, name, NULL);
+    return;
+  }
+  size_t o = 0;
+  for (size_t i = 0; i < len; i += 3) {
+    uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0) | (i + 2 < len ? in[i + 2] : 0);
+    text[o++] = digits[v >> 18 & 63];
+    text[o++] = digits[v >> 12 & 63];
+    text[o++] = i + 1 < len ? digits[v >> 6 & 63] : '=';
+    text[o++] = i + 2 < len ? digits[v & 63] : '=';
+  }
+  text[o] = '\0';
+  aiwj_put(obj, name, json_stringn_nocheck(text, o));
+  free(text);
+}
+
+void aiwj_put_enum(aiwj_object *obj, const char *name, int value, const char *(*name_of)(int)) {
+  if (value == 0) return;
+  /* An enum value this build does not know is printed as its number, as
+   * protobuf-go does. */
+  const char *text = name_of(value);
+  aiwj_put(obj, name, text != NULL ? json_string(text) : json_integer(value));
+}
+
+void aiwj_put_array(aiwj_object *obj, const char *name, size_t n, json_t *(*item)(const void *, size_t),
+                    const void *owner) {
   if (n == 0 || obj->json == NULL) return;
   json_t *array = json_array();
   for (size_t i = 0; i < n && array != NULL; i++) {
@@ -163,20 +214,41 @@ static void put_array(struct object *obj, const char *name, size_t n, json_t *(*
       array = NULL;
     }
   }
-  put(obj, name, array);
+  aiwj_put(obj, name, array);
 }
 
-static json_t *float_at(const void *floats, size_t i) { return aiwj_float(((const float *)floats)[i]); }
+/* Repeated numbers: the i-th of an array of `type`, as JSON. */
+#define NUMBERS(suffix, type, to_json)                                                                                 \
+  static json_t *suffix##_at(const void *v, size_t i) { return to_json(((const type *)v)[i]); }                        \
+  void aiwj_put_##suffix##s(aiwj_object *obj, const char *name, const type *v, size_t n) {                             \
+    aiwj_put_array(obj, name, v != NULL ? n : 0, suffix##_at, v);                                                      \
+  }
+NUMBERS(float, float, aiwj_float)
+NUMBERS(int32, int32_t, json_integer)
+NUMBERS(uint32, uint32_t, json_integer)
+NUMBERS(int64, int64_t, int64_json)
+NUMBERS(uint64, uint64_t, uint64_json)
+#undef NUMBERS
 
-static json_t *search_result_at(const void *resp, size_t i) {
-  return aiwj_search_result(aiw_search_response_result(resp, i));
+/* aiwj_put_strings's items: the string getter and its owner. */
+struct string_list {
+  aiwj_string_at string_at;
+  const void *owner;
+};
+
+static json_t *string_list_at(const void *list, size_t i) {
+  const struct string_list *l = list;
+  size_t len = 0;
+  const char *s = l->string_at(l->owner, i, &len);
+  return aiwj_string(s, len);
 }
 
-static json_t *chat_source_at(const void *chunk, size_t i) {
-  return aiwj_search_result(aiw_chat_response_source(chunk, i));
+void aiwj_put_strings(aiwj_object *obj, const char *name, size_t n, aiwj_string_at string_at, const void *owner) {
+  struct string_list list = {string_at, owner};
+  aiwj_put_array(obj, name, n, string_list_at, &list);
 }
 
-/* A metadata key, as it is printed (valid UTF-8), and where it came from. */
+/* A map key, as it is printed (valid UTF-8), and where it came from. */
 struct key_sort {
   const char *key; /* the getter's bytes, or `copy` */
   size_t len;
@@ -195,16 +267,16 @@ static int compare_keys(const void *a, const void *b) {
 }
 
 /*
- * obj[name] = the result's metadata map, keys sorted (stable: a repeated
- * key keeps its last value, as a proto map does); left out if empty. Keys
- * get the same treatment as values: their whole length (NULs included),
- * invalid UTF-8 replaced by U+FFFD -- the keys are sorted as printed.
+ * The map, keys sorted (stable: a repeated key keeps its last value, as a
+ * proto map does); left out if empty. Keys get the same treatment as
+ * values: their whole length (NULs included), invalid UTF-8 replaced by
+ * U+FFFD -- the keys are sorted as printed.
  */
-static void put_metadata(struct object *obj, const char *name, const aiw_search_result *result) {
-  size_t n = aiw_search_result_metadata_count(result);
+void aiwj_put_string_map(aiwj_object *obj, const char *name, size_t n, aiwj_string_at key_at, aiwj_string_at value_at,
+                         const void *owner) {
   if (n == 0 || obj->json == NULL) return;
   struct key_sort *order = calloc(n, sizeof *order);
-  struct object map = object_start();
+  aiwj_object map = aiwj_object_start();
   if (order == NULL) {
     json_decref(map.json);
     map.json = NULL;
@@ -212,7 +284,7 @@ static void put_metadata(struct object *obj, const char *name, const aiw_search_
   size_t cleaned = 0;
   for (; map.json != NULL && cleaned < n; cleaned++) {
     size_t len = 0;
-    const char *key = aiw_search_result_metadata_key_with_len(result, cleaned, &len);
+    const char *key = key_at(owner, cleaned, &len);
     order[cleaned].index = cleaned;
     if (utf8_clean(key, len, &order[cleaned].key, &order[cleaned].len, &order[cleaned].copy) != 0) {
       json_decref(map.json);
@@ -223,7 +295,7 @@ static void put_metadata(struct object *obj, const char *name, const aiw_search_
     qsort(order, n, sizeof *order, compare_keys);
     for (size_t i = 0; i < n && map.json != NULL; i++) {
       size_t len = 0;
-      const char *value = aiw_search_result_metadata_value_with_len(result, order[i].index, &len);
+      const char *value = value_at(owner, order[i].index, &len);
       json_t *json = aiwj_string(value, len);
       /* The key is valid UTF-8 (cleaned above); a NUL in it is kept. */
       if (json != NULL && json_object_setn_new_nocheck(map.json, order[i].key, order[i].len, json) != 0)
@@ -236,75 +308,7 @@ static void put_metadata(struct object *obj, const char *name, const aiw_search_
   }
   for (size_t i = 0; order != NULL && i < cleaned; i++) free(order[i].copy);
   free(order);
-  put(obj, name, map.json);
-}
-
-json_t *aiwj_search_result(const aiw_search_result *result) {
-  struct object obj = object_start();
-  size_t len = 0;
-  const char *s = aiw_search_result_asset_id_with_len(result, &len);
-  put_string(&obj, "assetId", s, len);
-  put_float(&obj, "score", aiw_search_result_score(result));
-  s = aiw_search_result_caption_with_len(result, &len);
-  put_string(&obj, "caption", s, len);
-  s = aiw_search_result_mime_type_with_len(result, &len);
-  put_string(&obj, "mimeType", s, len);
-  s = aiw_search_result_thumbnail_url_with_len(result, &len);
-  put_string(&obj, "thumbnailUrl", s, len);
-  put_metadata(&obj, "metadata", result);
-  return obj.json;
-}
-
-json_t *aiwj_search_response(const aiw_search_response *resp) {
-  struct object obj = object_start();
-  put_array(&obj, "results", aiw_search_response_result_count(resp), search_result_at, resp);
-  put_int(&obj, "totalCount", aiw_search_response_total_count(resp));
-  put_bool(&obj, "success", aiw_search_response_success(resp));
-  size_t len = 0;
-  const char *error = aiw_search_response_error_with_len(resp, &len);
-  put_string(&obj, "error", error, len);
-  return obj.json;
-}
-
-json_t *aiwj_embedding_response(const aiw_embedding_response *resp) {
-  struct object obj = object_start();
-  size_t n = 0;
-  const float *v = aiw_embedding_response_semantic_vector(resp, &n);
-  put_array(&obj, "semanticVector", n, float_at, v);
-  v = aiw_embedding_response_visual_vector(resp, &n);
-  put_array(&obj, "visualVector", n, float_at, v);
-  put_bool(&obj, "success", aiw_embedding_response_success(resp));
-  size_t len = 0;
-  const char *error = aiw_embedding_response_error_with_len(resp, &len);
-  put_string(&obj, "error", error, len);
-  return obj.json;
-}
-
-json_t *aiwj_process_status(const aiw_process_status *status) {
-  struct object obj = object_start();
-  put_bool(&obj, "success", aiw_process_status_success(status));
-  size_t len = 0;
-  const char *error = aiw_process_status_error_with_len(status, &len);
-  put_string(&obj, "error", error, len);
-  int stage = (int)aiw_process_status_stage(status);
-  if (stage != 0) {
-    /* An enum value this build does not know is printed as its number, as
-     * protobuf-go does. */
-    const char *name = aiw_processing_stage_name(stage);
-    put(&obj, "stage", name != NULL ? json_string(name) : json_integer(stage));
-  }
-  put_float(&obj, "progress", aiw_process_status_progress(status));
-  return obj.json;
-}
-
-json_t *aiwj_chat_response(const aiw_chat_response *chunk) {
-  struct object obj = object_start();
-  size_t len = 0;
-  const char *text = aiw_chat_response_chunk_with_len(chunk, &len);
-  put_string(&obj, "chunk", text, len);
-  put_bool(&obj, "isFinal", aiw_chat_response_is_final(chunk));
-  put_array(&obj, "sources", aiw_chat_response_source_count(chunk), chat_source_at, chunk);
-  return obj.json;
+  aiwj_put(obj, name, map.json);
 }
 
 int aiwj_print(FILE *out, json_t *value) {

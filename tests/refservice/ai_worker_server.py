@@ -317,6 +317,11 @@ def parse_directive(s):
         return ("nul", ())
     if s == "!nan":
         return ("nan", ())
+    if s.startswith("!set:"):
+        path, eq, value = s[len("!set:"):].partition("=")
+        if not eq or not path:
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "bad directive: !set:FIELD=VALUE")
+        return ("set", (path, value))
     if s.startswith("!error:"):
         parts = s[len("!error:"):].split(":", 1)
         return ("error", (status_code(parts[0]), parts[1] if len(parts) > 1 else ""))
@@ -386,6 +391,102 @@ def common_directive(call, d):
         call.trailers.append(("x-aiw-attempt-count", str(k)))
         return (None, ())
     return d
+
+
+# `!set:FIELD=VALUE`: any field of the response, by its name in the .proto,
+# through protobuf's reflection -- so a field added to idl/ai_service.proto
+# can be filled without a line of code here.
+DIRECTIVE_FIELD = {"ProcessAsset": "asset_id", "ChatStream": "query", "GetEmbedding": "text",
+                   "VectorSearch": "query"}
+
+
+def bad_set(why):
+    return Abort(grpc.StatusCode.INVALID_ARGUMENT, "bad directive: !set: " + why)
+
+
+def parse_value(fd, text):
+    """`text` as a value of the scalar field `fd`."""
+    t = fd.type
+    try:
+        if t == fd.TYPE_STRING:
+            return text
+        if t == fd.TYPE_BYTES:
+            return text.encode("utf-8")
+        if t == fd.TYPE_BOOL:
+            return {"true": True, "false": False, "1": True, "0": False}[text]
+        if t in (fd.TYPE_FLOAT, fd.TYPE_DOUBLE):
+            return float(text)
+        if t == fd.TYPE_ENUM:
+            v = fd.enum_type.values_by_name.get(text)
+            return v.number if v is not None else int(text, 10)
+        if t in (fd.TYPE_MESSAGE, fd.TYPE_GROUP):
+            raise bad_set("%s is a message: name one of its fields (%s.FIELD)" % (fd.name, fd.name))
+        return int(text, 10)
+    except (KeyError, ValueError):
+        raise bad_set("%r is not a value of %s" % (text, fd.full_name))
+
+
+def set_field(msg, path, text):
+    """Sets the field `path` (`a.b`: b of the message field a -- of each
+    element when a is repeated) in `msg`: a scalar to the value `text`, a
+    repeated scalar to the comma-separated values of `text` (none when
+    empty), a map entry from `KEY:VALUE`."""
+    targets, desc = [msg], msg.DESCRIPTOR
+    names = path.split(".")
+    for i, name in enumerate(names):
+        fd = desc.fields_by_name.get(name)
+        if fd is None:
+            raise bad_set("%s has no field %r" % (desc.full_name, name))
+        if i + 1 < len(names):
+            if fd.type != fd.TYPE_MESSAGE or fd.message_type.GetOptions().map_entry:
+                raise bad_set("%s is not a message" % fd.full_name)
+            desc = fd.message_type
+            if fd.label == fd.LABEL_REPEATED:
+                targets = [e for t in targets for e in getattr(t, name)]
+            else:
+                targets = [getattr(t, name) for t in targets]
+            continue
+        # The value first (a bad one is refused even where no element has the field).
+        is_map = fd.type == fd.TYPE_MESSAGE and fd.message_type.GetOptions().map_entry
+        if is_map:
+            k, _, v = text.partition(":")
+            entry = fd.message_type.fields_by_name
+            value = (parse_value(entry["key"], k), parse_value(entry["value"], v))
+        elif fd.label == fd.LABEL_REPEATED:
+            value = [parse_value(fd, v) for v in text.split(",")] if text else []
+        else:
+            value = parse_value(fd, text)
+        # ... and tried on an element of its own (a number out of the field's range).
+        probe = getattr(pb, desc.name)() if desc.containing_type is None and hasattr(pb, desc.name) else None
+        for t in targets + ([probe] if probe is not None else []):
+            try:
+                if is_map:
+                    getattr(t, name)[value[0]] = value[1]
+                elif fd.label == fd.LABEL_REPEATED:
+                    del getattr(t, name)[:]
+                    getattr(t, name).extend(value)
+                else:
+                    setattr(t, name, value)
+            except (TypeError, ValueError) as e:
+                raise bad_set("%s = %r: %s" % (fd.full_name, text, e))
+
+
+def response_setter(rpc, request):
+    """For a request whose directive is `!set:FIELD=VALUE`, the function that
+    sets it in each response message -- tried first on an empty response, so
+    that a bad one fails before anything is sent; else None."""
+    text = getattr(request, DIRECTIVE_FIELD[rpc])
+    if not text.startswith("!set:"):
+        return None
+    _, (path, value) = parse_directive(text)
+    output = pb.DESCRIPTOR.services_by_name["AiWorker"].methods_by_name[rpc].output_type
+    set_field(getattr(pb, output.name)(), path, value)
+
+    def apply(msg):
+        if not isinstance(msg, bytes):
+            set_field(msg, path, value)
+        return msg
+    return apply
 
 
 def metadata_dict(context):
@@ -495,7 +596,10 @@ class AiWorker:
         def handler(request, context):
             call = Call(self, rpc, context)
             try:
+                setter = response_setter(rpc, request)
                 resp = body(request, context, call)
+                if setter:
+                    resp = setter(resp)
                 call.outcome = "OK"
                 return resp
             except Abort as e:
@@ -512,7 +616,16 @@ class AiWorker:
         def handler(request, context):
             call = Call(self, rpc, context)
             try:
-                yield from body(request, context, call)
+                setter = response_setter(rpc, request)
+                if setter is None:
+                    yield from body(request, context, call)
+                else:
+                    inner = body(request, context, call)
+                    try:
+                        for msg in inner:
+                            yield setter(msg)
+                    finally:
+                        inner.close()
                 call.outcome = "OK"
                 call.send_trailers()
                 call.finished = True

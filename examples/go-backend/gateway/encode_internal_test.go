@@ -5,6 +5,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	aiworker "github.com/thinkbank/libaiw/cgo"
 )
 
 // Finite float32s are written exactly as encoding/json writes them.
@@ -54,7 +56,7 @@ func TestDataEventEncodingFailure(t *testing.T) {
 		t.Errorf("frame %q ok %v", frame, ok)
 	}
 	frame, ok = dataEvent(chatFinalJSON{Chunk: "c", IsFinal: true,
-		Sources: []searchResultJSON{{AssetID: "a", Score: jsonFloat(math.NaN()), Metadata: map[string]string{}}}})
+		Sources: searchResultsFrom([]*aiworker.SearchResult{{AssetId: "a", Score: float32(math.NaN())}})})
 	if want := `data: {"chunk":"c","is_final":true,"sources":[{"asset_id":"a","score":"NaN","caption":"","mime_type":"","thumbnail_url":"","metadata":{}}]}` + "\n\n"; !ok || string(frame) != want {
 		t.Errorf("frame %q ok %v\nwant %q", frame, ok, want)
 	}

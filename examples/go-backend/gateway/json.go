@@ -23,22 +23,9 @@ type errorJSON struct {
 	Message string `json:"message"`
 }
 
-// codeNames are the names of CONTRACT.md (gRPC's canonical names), then
-// libaiw's own codes (include/aiw.h).
-var codeNames = [...]string{
-	"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-	"ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-	"ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
-	"UNAUTHENTICATED", "SERVICE_ERROR", "CALLBACK_ABORTED", "OUT_OF_MEMORY",
-	"RECURSIVE_API_CALL",
-}
-
-func codeName(c aiworker.Code) string {
-	if n := int(c); n >= 0 && n < len(codeNames) {
-		return codeNames[n]
-	}
-	return "UNKNOWN"
-}
+// codeName is the code's name as CONTRACT.md spells it (libaiw's table,
+// through the Go package).
+func codeName(c aiworker.Code) string { return aiworker.CodeName(c) }
 
 // errorMessage is the service's (or the library's) message without the
 // code prefix that Error() may add.
@@ -246,18 +233,12 @@ func (b *embedRequestJSON) toRequest() (*aiworker.EmbeddingRequest, string) {
 	return req, ""
 }
 
-type embedResponseJSON struct {
-	SemanticVector jsonFloats `json:"semantic_vector"` // [] when empty
-	VisualVector   jsonFloats `json:"visual_vector"`
-	Success        bool       `json:"success"`
-}
+// embedRules: an embedding answer is the EmbeddingResponse (schema_json.go)
+// without its error text (an error is answered as an error instead).
+var embedRules = map[string]fieldRule{"error": dropField}
 
-func embedResponseFrom(r *aiworker.EmbeddingResponse) embedResponseJSON {
-	return embedResponseJSON{
-		SemanticVector: r.SemanticVector,
-		VisualVector:   r.VisualVector,
-		Success:        r.Success,
-	}
+func embedResponseFrom(r *aiworker.EmbeddingResponse) json.RawMessage {
+	return appendMessage(nil, r.ProtoReflect(), embedRules)
 }
 
 // ---- search -------------------------------------------------------------------
@@ -287,38 +268,23 @@ func (b *searchRequestJSON) toRequest() (*aiworker.SearchRequest, string) {
 		Threshold: b.Threshold, Filters: b.Filters}, ""
 }
 
-type searchResultJSON struct {
-	AssetID      string            `json:"asset_id"`
-	Score        jsonFloat         `json:"score"`
-	Caption      string            `json:"caption"`
-	MimeType     string            `json:"mime_type"`
-	ThumbnailURL string            `json:"thumbnail_url"`
-	Metadata     map[string]string `json:"metadata"`
-}
-
-type searchResponseJSON struct {
-	Results    []searchResultJSON `json:"results"`
-	TotalCount int32              `json:"total_count"`
-}
-
-func searchResultsFrom(in []*aiworker.SearchResult) []searchResultJSON {
-	out := make([]searchResultJSON, 0, len(in))
+// searchResultsFrom: each SearchResult as the schema has it (schema_json.go).
+func searchResultsFrom(in []*aiworker.SearchResult) []json.RawMessage {
+	out := make([]json.RawMessage, 0, len(in))
 	for _, r := range in {
-		if r == nil {
-			continue
+		if r != nil {
+			out = append(out, appendMessage(nil, r.ProtoReflect(), nil))
 		}
-		md := r.Metadata
-		if md == nil {
-			md = map[string]string{}
-		}
-		out = append(out, searchResultJSON{AssetID: r.AssetId, Score: jsonFloat(r.Score), Caption: r.Caption,
-			MimeType: r.MimeType, ThumbnailURL: r.ThumbnailUrl, Metadata: md})
 	}
 	return out
 }
 
-func searchResponseFrom(r *aiworker.SearchResponse) searchResponseJSON {
-	return searchResponseJSON{Results: searchResultsFrom(r.Results), TotalCount: r.TotalCount}
+// searchRules: a search answer is the SearchResponse without its in-band
+// success and error (a failure is answered as an error instead).
+var searchRules = map[string]fieldRule{"success": dropField, "error": dropField}
+
+func searchResponseFrom(r *aiworker.SearchResponse) json.RawMessage {
+	return appendMessage(nil, r.ProtoReflect(), searchRules)
 }
 
 // ---- process ------------------------------------------------------------------
@@ -355,27 +321,12 @@ func (b *processRequestJSON) toRequest(assetID string) (*aiworker.AssetRequest, 
 	return req, ""
 }
 
-type processResponseJSON struct {
-	AssetID  string    `json:"asset_id"`
-	Success  bool      `json:"success"`
-	Stage    string    `json:"stage"`
-	Progress jsonFloat `json:"progress"`
-	Error    string    `json:"error,omitempty"`
-}
+// processRules: a process answer is the asset's id (from the path), then
+// the ProcessStatus, its error only when there is one.
+var processRules = map[string]fieldRule{"error": dropIfZero}
 
-var stageNames = [...]string{"STAGE_UNKNOWN", "STAGE_QUEUED", "STAGE_DOWNLOADING",
-	"STAGE_PROCESSING", "STAGE_EMBEDDING", "STAGE_COMPLETED", "STAGE_FAILED"}
-
-func stageName(s aiworker.ProcessingStage) string {
-	if n := int(s); n >= 0 && n < len(stageNames) {
-		return stageNames[n]
-	}
-	return fmt.Sprintf("STAGE_%d", int(s))
-}
-
-func processResponseFrom(assetID string, r *aiworker.ProcessStatus) processResponseJSON {
-	return processResponseJSON{AssetID: assetID, Success: r.Success, Stage: stageName(r.Stage),
-		Progress: jsonFloat(r.Progress), Error: r.Error}
+func processResponseFrom(assetID string, r *aiworker.ProcessStatus) json.RawMessage {
+	return appendMessage(nil, r.ProtoReflect(), processRules, member("asset_id", assetID))
 }
 
 // ---- chat ---------------------------------------------------------------------
@@ -429,7 +380,7 @@ type chatChunkJSON struct {
 }
 
 type chatFinalJSON struct {
-	Chunk   string             `json:"chunk"`
-	IsFinal bool               `json:"is_final"`
-	Sources []searchResultJSON `json:"sources"`
+	Chunk   string            `json:"chunk"`
+	IsFinal bool              `json:"is_final"`
+	Sources []json.RawMessage `json:"sources"`
 }

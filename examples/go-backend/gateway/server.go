@@ -31,6 +31,7 @@ import (
 	"crypto/rand"
 	_ "embed"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"log"
 	"net/http"
@@ -440,5 +441,5 @@ func (s *server) handleAssets(w http.ResponseWriter, r *http.Request) {
 	serveUnary(s, w, r,
 		func(b *processRequestJSON) (*aiworker.AssetRequest, string) { return b.toRequest(id) },
 		s.client.ProcessAsset,
-		func(st *aiworker.ProcessStatus) processResponseJSON { return processResponseFrom(id, st) })
+		func(st *aiworker.ProcessStatus) json.RawMessage { return processResponseFrom(id, st) })
 }

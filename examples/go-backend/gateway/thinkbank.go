@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -45,8 +46,8 @@ func (b *thinkBankChatJSON) toRequest() (*aiworker.ChatRequest, string) {
 // and the sources of the final message, in the form of the other routes'
 // sources ([] when there are none).
 type thinkBankAnswerJSON struct {
-	Answer  string             `json:"answer"`
-	Sources []searchResultJSON `json:"sources"`
+	Answer  string            `json:"answer"`
+	Sources []json.RawMessage `json:"sources"`
 }
 
 // maxAnswerBytes bounds an answer collected into one JSON document (the
@@ -68,7 +69,7 @@ func (s *server) handleThinkBankChat(w http.ResponseWriter, r *http.Request) {
 func (s *server) collectChat(w http.ResponseWriter, r *http.Request, ctx context.Context, stream *aiworker.ChatStream) {
 	defer func() { _ = stream.Close() }() // the RPC is over when the handler returns
 	var answer strings.Builder
-	sources := []searchResultJSON{}
+	sources := []json.RawMessage{}
 	for {
 		m, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
