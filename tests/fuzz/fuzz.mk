@@ -14,12 +14,14 @@ FUZZ_LONG_SECONDS ?= 1800
 
 .PHONY: test-fuzz fuzz
 FUZZ_SAN := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-$(FUZZ_BIN): tests/fuzz/fuzz_decode.c $(LIB_SRCS) $(GEN_SRCS) $(LIB_HDRS) lib/service_config.cc | $(DEPS_STAMP)
+# The CLI's generated JSON builders walk every getter (fuzz_decode.c's walk).
+FUZZ_JSON_SRCS := examples/aiw/json.gen.c examples/aiw/json_out.c examples/aiw/text_out.c
+$(FUZZ_BIN): tests/fuzz/fuzz_decode.c $(LIB_SRCS) $(GEN_SRCS) $(LIB_HDRS) lib/service_config.cc $(FUZZ_JSON_SRCS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	clang++ -std=c++17 -g -O1 $(FUZZ_SAN) -Ilib $(GRPC_CFLAGS) -c lib/service_config.cc -o $(BUILD)/fuzz/service_config.o
-	clang $(CSTD) -g -O1 $(FUZZ_SAN) -Iinclude -Ilib -I$(GEN_DIR) \
-		$(GRPC_CFLAGS) tests/fuzz/fuzz_decode.c $(LIB_SRCS) $(GEN_SRCS) $(BUILD)/fuzz/service_config.o -o $@ \
-		$(GRPC_LIBS) -lpthread
+	clang $(CSTD) -g -O1 $(FUZZ_SAN) -Iinclude -Ilib -I$(GEN_DIR) -Iexamples/aiw \
+		$(GRPC_CFLAGS) tests/fuzz/fuzz_decode.c $(LIB_SRCS) $(GEN_SRCS) $(FUZZ_JSON_SRCS) \
+		$(BUILD)/fuzz/service_config.o -o $@ $(GRPC_LIBS) -ljansson -lpthread
 
 test-fuzz: $(FUZZ_BIN)
 	@mkdir -p $(FUZZ_CORPUS)
