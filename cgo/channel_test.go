@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -29,17 +28,8 @@ type replica struct {
 
 func startReplica(t *testing.T, args ...string) *replica {
 	t.Helper()
-	python := os.Getenv("AIW_TEST_PYTHON")
-	if python == "" {
-		python = "/usr/bin/python3"
-	}
-	script := os.Getenv("AIW_TEST_SERVER")
-	if script == "" {
-		script = "../tests/refservice/ai_worker_server.py"
-	}
 	r := &replica{events: filepath.Join(t.TempDir(), "events.jsonl")}
-	all := append([]string{script, "--port", "0", "--events", r.events}, args...)
-	r.cmd = exec.Command(python, all...)
+	r.cmd = refServiceCommand(append([]string{"--port", "0", "--events", r.events}, args...)...)
 	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := r.cmd.StdoutPipe()
 	if err != nil {

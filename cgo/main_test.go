@@ -54,15 +54,8 @@ func runMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	eventsPath = filepath.Join(dir, "events.jsonl")
-	python := os.Getenv("AIW_TEST_PYTHON")
-	if python == "" {
-		python = "/usr/bin/python3"
-	}
-	script := os.Getenv("AIW_TEST_SERVER")
-	if script == "" {
-		script = "../tests/refservice/ai_worker_server.py"
-	}
-	cmd := exec.Command(python, script, "--port", "0", "--events", eventsPath)
+	script := refServiceScript()
+	cmd := refServiceCommand("--port", "0", "--events", eventsPath)
 	// The service dies with this process even if a test crashes it (the
 	// signal follows the thread that started the child: keep it alive).
 	runtime.LockOSThread()
@@ -105,6 +98,24 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	return runTests(m)
+}
+
+// refServiceScript is the reference service's script ($AIW_TEST_SERVER, or the tree's).
+func refServiceScript() string {
+	if s := os.Getenv("AIW_TEST_SERVER"); s != "" {
+		return s
+	}
+	return "../tests/refservice/ai_worker_server.py"
+}
+
+// refServiceCommand is the command that runs the reference service with
+// args, on the Python that has grpc ($AIW_TEST_PYTHON, or Debian's).
+func refServiceCommand(args ...string) *exec.Cmd {
+	python := os.Getenv("AIW_TEST_PYTHON")
+	if python == "" {
+		python = "/usr/bin/python3"
+	}
+	return exec.Command(python, append([]string{refServiceScript()}, args...)...)
 }
 
 func runTests(m *testing.M) int {

@@ -42,16 +42,8 @@ func freePort(t *testing.T) int {
 
 func (s *soakServer) start(t *testing.T) {
 	t.Helper()
-	python := os.Getenv("AIW_TEST_PYTHON")
-	if python == "" {
-		python = "/usr/bin/python3"
-	}
-	script := os.Getenv("AIW_TEST_SERVER")
-	if script == "" {
-		script = "../tests/refservice/ai_worker_server.py"
-	}
 	for attempt := 0; attempt < 50; attempt++ { // the port may still be in TIME_WAIT use
-		cmd := exec.Command(python, script, "--port", strconv.Itoa(s.port))
+		cmd := refServiceCommand("--port", strconv.Itoa(s.port))
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		out, err := cmd.StdoutPipe()
 		if err != nil {
