@@ -13,6 +13,7 @@
 #include <grpc/support/time.h>
 
 #include "engine.h"
+#include "response_info.h"
 
 struct aiw_queue {
   grpc_completion_queue *cq;

@@ -6,6 +6,8 @@
 #include <grpc/support/time.h>
 
 #include "engine.h"
+#include "call_options.h"
+#include "response_info.h"
 
 static grpc_completion_queue *queue_new(void) { return grpc_completion_queue_create_for_next(NULL); }
 

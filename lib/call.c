@@ -11,6 +11,9 @@
 #include <grpc/support/time.h>
 
 #include "engine.h"
+#include "call_options.h"
+#include "client_options.h"
+#include "response_info.h"
 
 aiw_code aiw__method_for_path(aiw_method *m, const char *path, int streaming, aiw_error *err) {
   if (!path || path[0] != '/' || !path[1])

@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "call_options.h"
+#include "client_options.h"
 
 aiw_call_options *aiw_call_options_new(void) { return calloc(1, sizeof(aiw_call_options)); }
 
@@ -139,5 +140,11 @@ aiw_code aiw_call_options_set_compression(aiw_call_options *opts, const char *al
 aiw_code aiw_call_options_set_max_receive_size(aiw_call_options *opts, size_t bytes) {
   if (!opts || bytes > INT32_MAX) return AIW_INVALID_ARGUMENT;
   opts->max_receive_size = bytes;
+  return AIW_OK;
+}
+
+aiw_code aiw_call_options_set_response_info(aiw_call_options *opts, aiw_response_info *info) {
+  if (!opts) return AIW_INVALID_ARGUMENT;
+  opts->info = info;
   return AIW_OK;
 }

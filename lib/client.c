@@ -8,6 +8,7 @@
 #include <grpc/grpc_security.h>
 
 #include "engine.h"
+#include "client_options.h"
 
 struct aiw_client {
   char *target;

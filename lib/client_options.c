@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "client_options.h"
 
 aiw_client_options *aiw_client_options_new(void) { return calloc(1, sizeof(aiw_client_options)); }
 

@@ -255,17 +255,6 @@ void aiw__call_release(aiw_call *c);
  * service's text when it says success=false, else AIW_OK. */
 aiw_code aiw__service_result(const aiw_method *method, const ProtobufCMessage *response, aiw_error *err);
 
-/* ---- response metadata and information (metadata.c, response_info.c) ---- */
-
-/* Copies `md` into *out (empty on no metadata). 0 when out of memory. */
-int aiw__md_copy(aiw_md_copy *out, const grpc_metadata_array *md);
-/* Copies the call's headers into its info, once (no info: nothing). 0 when
- * out of memory. */
-int aiw__call_keep_headers(aiw_call *c);
-/* At the end of the call, before aiw__call_release: headers (if not yet),
- * trailers, peer and status details into its info. 0 when out of memory. */
-int aiw__call_keep_end(aiw_call *c);
-
 /* ---- what the engine needs of clients and tokens (client.c, cancel_token.c) */
 
 grpc_channel *aiw__client_channel(aiw_client *client);

@@ -83,66 +83,6 @@ int aiw__in_callback(void);
 void aiw__enter_callback(void);
 void aiw__leave_callback(void);
 
-/* ---- options ------------------------------------------------------------ */
-
-struct aiw_client_options {
-  size_t max_receive_size; /* 0: gRPC's default (4 MiB) -- see has_max_receive */
-  int has_max_receive;
-  size_t max_send_size; /* 0: unlimited */
-  int use_tls;
-  char *root_certs_pem;
-  char *cert_chain_pem;
-  char *private_key_pem;
-  char *server_name;
-  char *user_agent;
-  /* since 1.2: the production channel */
-  char *service_config;   /* JSON, or NULL */
-  char *lb_policy;        /* or NULL */
-  int retry_max_attempts; /* 0: no typed retry policy */
-  int64_t retry_initial_backoff_ms, retry_max_backoff_ms;
-  int64_t keepalive_time_ms; /* 0: off */
-  int64_t keepalive_timeout_ms;
-  int keepalive_permit_without_calls;
-  int64_t backoff_initial_ms, backoff_min_connect_ms, backoff_max_ms; /* 0: gRPC's */
-  int64_t idle_timeout_ms;                                            /* 0: gRPC's */
-  int compression;                                                    /* a grpc_compression_algorithm */
-  char *authority;
-  char *bearer_token;
-  aiw_token_fn token_fn;
-  void *token_userdata;
-  int allow_insecure_credentials;
-  aiw_stats_fn stats_fn;
-  void *stats_userdata;
-};
-
-typedef struct aiw_metadata_entry {
-  char *key;
-  char *value;
-  size_t key_len;
-  size_t value_len;
-} aiw_metadata_entry;
-
-struct aiw_call_options {
-  int64_t timeout_ms; /* 0: none */
-  int wait_for_ready;
-  aiw_metadata_entry *metadata;
-  size_t n_metadata;
-  size_t cap_metadata;
-  aiw_cancel_token *token; /* borrowed */
-  /* since 1.2 */
-  int compression;         /* a grpc_compression_algorithm + 1; 0: the client's */
-  size_t max_receive_size; /* 0: the client's */
-  aiw_response_info *info; /* borrowed; blocking calls fill it */
-};
-
-/* Parses a compression name ("identity", "deflate", "gzip") into a
- * grpc_compression_algorithm; -1 for anything else (client_options.c). */
-int aiw__compression_parse(const char *name);
-/* The name gRPC sends for an algorithm. */
-const char *aiw__compression_name(int algorithm);
-/* 1 when every byte of `token` is printable ASCII (a header value). */
-int aiw__token_printable(const char *token, size_t len);
-
 /* ---- the call engine (call.c) -------------------------------------------- */
 
 /* One RPC method. The four of AiWorker are static (aiw__methods); a raw
@@ -173,34 +113,6 @@ typedef struct aiw_request {
   size_t len;
 } aiw_request;
 
-/* ---- response metadata (metadata.c) --------------------------------------- */
-
-/* A copy of a grpc_metadata_array that outlives the call: one allocation,
- * keys and values NUL-terminated (values may hold NULs: -bin). */
-typedef struct aiw_md_entry {
-  const char *key;
-  const char *value;
-  size_t key_len, value_len;
-} aiw_md_entry;
-
-typedef struct aiw_md_copy {
-  size_t n;
-  aiw_md_entry *entries; /* NULL when n is 0; the one block to free */
-} aiw_md_copy;
-
-void aiw__md_free(aiw_md_copy *md);
-
-/* ---- response information (response_info.c) ------------------------------ */
-
-struct aiw_response_info {
-  int have_headers;
-  aiw_md_copy headers, trailers;
-  char *peer;                /* malloc'd; NULL reads as "" */
-  ProtobufCMessage *details; /* the decoded AiwRpc__Status, or NULL */
-};
-
-/* Empties an info for its next call (keeps the struct). */
-void aiw__info_clear(aiw_response_info *info);
 /* ---- the asynchronous driver (async.c) ----------------------------------- */
 
 /* Starts an RPC on `queue` whose completions carry `tag`. */

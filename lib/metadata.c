@@ -1,6 +1,6 @@
 /* metadata.c -- copies of the response metadata (headers and trailers) a
  * call received, kept by its completions after the call is released. */
-#include "engine.h"
+#include "metadata.h"
 
 int aiw__md_copy(aiw_md_copy *out, const grpc_metadata_array *md) {
   out->n = 0;

@@ -4,7 +4,7 @@
  * ones: in their completion). */
 #include <grpc/support/alloc.h>
 
-#include "engine.h"
+#include "response_info.h"
 
 #define DETAILS_KEY "grpc-status-details-bin"
 
@@ -22,12 +22,6 @@ void aiw_response_info_free(aiw_response_info *info) {
   if (!info) return;
   aiw__info_clear(info);
   free(info);
-}
-
-aiw_code aiw_call_options_set_response_info(aiw_call_options *opts, aiw_response_info *info) {
-  if (!opts) return AIW_INVALID_ARGUMENT;
-  opts->info = info;
-  return AIW_OK;
 }
 
 int aiw__call_keep_headers(aiw_call *c) {
