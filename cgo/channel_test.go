@@ -313,6 +313,10 @@ func TestCompression(t *testing.T) {
 	if err != nil || !sameVector(t, "semantic", resp.SemanticVector, refVector(fnv1a([]byte("compressed question")), 1024)) {
 		t.Fatalf("compressed both ways: %v", err)
 	}
+	big, err := c.VectorSearch(ctx, &SearchRequest{Query: "!big:100000"}) // surely sent compressed
+	if err != nil || len(big.GetResults()) != 1 || len(big.Results[0].Caption) != 100000 {
+		t.Fatalf("a large compressed answer: %v", err)
+	}
 }
 
 type recordingCreds struct {

@@ -608,6 +608,16 @@ START_TEST(test_compressed_responses_accepted) {
   aiw_chat_request_set_query(chat, "!many:50");
   ck_assert_int_eq(aiw_chat_stream(c, chat, NULL, ignore_chunk, NULL, &err), AIW_OK);
   aiw_chat_request_free(chat);
+  /* 100,000 'x': gzip surely shrinks it, so this one crossed compressed. */
+  aiw_search_request *sreq = aiw_search_request_new();
+  aiw_search_request_set_query(sreq, "!big:100000");
+  aiw_search_response *sresp = NULL;
+  ck_assert_msg(aiw_vector_search(c, sreq, NULL, &sresp, &err) == AIW_OK, "%s", err.message);
+  size_t caption_len = 0;
+  aiw_search_result_caption_with_len(aiw_search_response_result(sresp, 0), &caption_len);
+  ck_assert_uint_eq(caption_len, 100000);
+  aiw_search_response_free(sresp);
+  aiw_search_request_free(sreq);
   aiw_embedding_request_free(req);
   aiw_client_free(c);
   refservice_stop(&rs);
