@@ -240,10 +240,16 @@ aiw_code aiw__call_start(aiw_call *c, aiw_client *client, const aiw_method *meth
   return rc;
 }
 
+/* gRPC keeps deadlines in whole milliseconds of its own clock, rounded
+ * down: its timer may fire up to a millisecond before the gpr_timespec the
+ * call was given. A DEADLINE_EXCEEDED this close to our deadline is ours. */
+#define DEADLINE_ROUNDING_MS 2
+
 static void note_status(aiw_call *c) {
   c->finished = 1;
-  if (c->status == GRPC_STATUS_DEADLINE_EXCEEDED && gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), c->deadline) >= 0)
-    c->deadline_expired = 1;
+  gpr_timespec now =
+      gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(DEADLINE_ROUNDING_MS, GPR_TIMESPAN));
+  if (c->status == GRPC_STATUS_DEADLINE_EXCEEDED && gpr_time_cmp(now, c->deadline) >= 0) c->deadline_expired = 1;
 }
 
 void aiw__call_on_event(aiw_call *c, aiw_batch_tag *tag, int success) {
