@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -54,6 +55,23 @@ func startReplica(t *testing.T, args ...string) *replica {
 }
 
 func (r *replica) signal(s syscall.Signal) { _ = r.cmd.Process.Signal(s) }
+
+// freeze stops the replica with SIGSTOP and waits until the kernel says it
+// is stopped (the signal is delivered asynchronously).
+func (r *replica) freeze(t *testing.T) {
+	t.Helper()
+	r.signal(syscall.SIGSTOP)
+	path := fmt.Sprintf("/proc/%d/stat", r.cmd.Process.Pid)
+	for start := time.Now(); ; time.Sleep(time.Millisecond) {
+		b, err := os.ReadFile(path)
+		if i := strings.LastIndexByte(string(b), ')'); err == nil && i > 0 && i+2 < len(b) && b[i+2] == 'T' {
+			return
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("replica not stopped 5 s after SIGSTOP")
+		}
+	}
+}
 
 func (r *replica) stop() {
 	if r.cmd != nil {
@@ -218,7 +236,7 @@ func TestFrozenReplicaKeepalive(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
 	defer cancel()
 	warmUpAll(ctx, t, c, 3)
-	rs[1].signal(syscall.SIGSTOP) // alive to TCP, silent to HTTP/2
+	rs[1].freeze(t) // alive to TCP, silent to HTTP/2
 	var wg sync.WaitGroup
 	errs := make(chan error, 6)
 	for i := 0; i < 6; i++ { // round_robin sends two to r1
@@ -310,7 +328,7 @@ func TestCompression(t *testing.T) {
 	}
 	defer c.Close()
 	resp, err := c.GetEmbedding(ctx, embedText("compressed question"))
-	if err != nil || !sameVector(t, "semantic", resp.SemanticVector, refVector(fnv1a([]byte("compressed question")), 1024)) {
+	if err != nil || !sameVector(t, "semantic", resp.SemanticVector, refVector([]byte("compressed question"), false)) {
 		t.Fatalf("compressed both ways: %v", err)
 	}
 	big, err := c.VectorSearch(ctx, &SearchRequest{Query: "!big:100000"}) // surely sent compressed
@@ -564,6 +582,35 @@ func TestHealthCheck(t *testing.T) {
 	defer cancel()
 	if got, err := c2.HealthCheck(short, ""); CodeOf(err) != Unavailable || got != HealthUnknown {
 		t.Fatalf("stopped server: %v, %v", got, err)
+	}
+}
+
+func TestIdleTimeout(t *testing.T) {
+	c := dial(t, WithIdleTimeout(time.Second))
+	defer c.Close()
+	if _, err := c.GetEmbedding(context.Background(), embedText("wake")); err != nil {
+		t.Fatal(err)
+	}
+	if s := c.GetState(); s != Ready {
+		t.Fatalf("after a call: %v", s)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for s := c.GetState(); s != Idle; s = c.GetState() {
+		if !c.WaitForStateChange(ctx, s) {
+			t.Fatalf("still %v 10 s after the last call, with a 1 s idle timeout", s)
+		}
+	}
+	// The control: gRPC's default (30 minutes) keeps it READY.
+	d := dial(t)
+	defer d.Close()
+	if _, err := d.GetEmbedding(context.Background(), embedText("wake")); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel2 := context.WithTimeout(context.Background(), 2500*time.Millisecond)
+	defer cancel2()
+	if d.WaitForStateChange(short, Ready) {
+		t.Fatalf("without an idle timeout the channel left READY: %v", d.GetState())
 	}
 }
 

@@ -53,11 +53,11 @@ func worker(c *Client, g, rounds int) error {
 				cancel()
 				return fmt.Errorf("%s: %v", key, err)
 			}
-			if !equal(resp.SemanticVector, refVector(fnv1a([]byte(text)), 1024)) {
+			if !equal(resp.SemanticVector, refVector([]byte(text), false)) {
 				cancel()
 				return fmt.Errorf("%s: semantic vector of another request", key)
 			}
-			if typ == EmbeddingType_EMBEDDING_BOTH && !equal(resp.VisualVector, refVector(visualSeed([]byte(text)), 1152)) {
+			if typ == EmbeddingType_EMBEDDING_BOTH && !equal(resp.VisualVector, refVector([]byte(text), true)) {
 				cancel()
 				return fmt.Errorf("%s: visual vector of another request", key)
 			}

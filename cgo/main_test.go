@@ -5,13 +5,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -111,15 +115,20 @@ func refServiceScript() string {
 // refServiceCommand is the command that runs the reference service with
 // args, on the Python that has grpc ($AIW_TEST_PYTHON, or Debian's).
 func refServiceCommand(args ...string) *exec.Cmd {
-	python := os.Getenv("AIW_TEST_PYTHON")
-	if python == "" {
-		python = "/usr/bin/python3"
+	return exec.Command(testPython(), append([]string{refServiceScript()}, args...)...)
+}
+
+// testPython is the Python that has grpc ($AIW_TEST_PYTHON, or Debian's).
+func testPython() string {
+	if python := os.Getenv("AIW_TEST_PYTHON"); python != "" {
+		return python
 	}
-	return exec.Command(python, append([]string{refServiceScript()}, args...)...)
+	return "/usr/bin/python3"
 }
 
 func runTests(m *testing.M) int {
 	rc := m.Run()
+	stopRefEmbedder()
 	if asanBuild {
 		// Every test closed its clients; free the pooled tokens, then let
 		// LeakSanitizer look (tests/check/lsan.supp: gRPC-internal only).
@@ -242,37 +251,92 @@ func withID(ctx context.Context, t *testing.T) (context.Context, string) {
 	return AppendToOutgoingContext(ctx, "x-request-id", id), id
 }
 
-// The reference service's embeddings (tests/refservice/README.md).
-func fnv1a(b []byte) uint32 {
-	h := uint32(0x811c9dc5)
-	for _, c := range b {
-		h ^= uint32(c)
-		h *= 0x01000193
-	}
-	if h == 0 {
-		h = 1
-	}
-	return h
+// The reference service's embeddings come from the service's own formula,
+// tests/refservice/embedding.py (next to the service's script), its only
+// implementation: one `embedding.py --serve` helper per test binary, started
+// by the first refVector call and ended by runTests.
+var refEmbedder struct {
+	once sync.Once
+	err  error      // set by the start
+	mu   sync.Mutex // one request at a time
+	cmd  *exec.Cmd
+	in   io.WriteCloser
+	out  *bufio.Reader
 }
 
-func refVector(seed uint32, n int) []float32 {
-	v := make([]float32, n)
-	x := seed
-	for i := range v {
-		x ^= x << 13
-		x ^= x >> 17
-		x ^= x << 5
-		v[i] = float32(float64(int64(x%20001)-10000) / 10000.0)
+// refVector is the reference service's vector of content (text: its UTF-8
+// bytes; or an image's data): the semantic one, or the visual one when
+// visual, as the float32 values the service sends. Safe for concurrent use.
+// It panics when the helper fails: no embedding test can pass without it.
+func refVector(content []byte, visual bool) []float32 {
+	e := &refEmbedder
+	kind := "semantic"
+	if visual {
+		kind = "visual"
+	}
+	e.once.Do(startRefEmbedder)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.err != nil {
+		panic("reference embeddings: " + e.err.Error())
+	}
+	if _, err := fmt.Fprintf(e.in, "%s %x\n", kind, content); err != nil {
+		panic(fmt.Sprintf("reference embeddings: writing to %v: %v", e.cmd.Args, err))
+	}
+	line, err := e.out.ReadString('\n')
+	if err != nil {
+		panic(fmt.Sprintf("reference embeddings: reading from %v: %v", e.cmd.Args, err))
+	}
+	fields := strings.Fields(line)
+	if len(fields) == 0 || fields[0] == "error:" {
+		panic(fmt.Sprintf("reference embeddings: %v answered %q", e.cmd.Args, strings.TrimSpace(line)))
+	}
+	v := make([]float32, len(fields))
+	for i, f := range fields {
+		x, err := strconv.ParseFloat(f, 32) // the double's decimal rounded to float32: the service's value
+		if err != nil {
+			panic(fmt.Sprintf("reference embeddings: element %d: %v", i, err))
+		}
+		v[i] = float32(x)
 	}
 	return v
 }
 
-func visualSeed(content []byte) uint32 {
-	s := fnv1a(content) ^ 0x9e3779b9
-	if s == 0 {
-		s = 1
+func startRefEmbedder() {
+	e := &refEmbedder
+	script := filepath.Join(filepath.Dir(refServiceScript()), "embedding.py")
+	e.cmd = exec.Command(testPython(), script, "--serve")
+	e.cmd.Stderr = os.Stderr
+	in, err := e.cmd.StdinPipe()
+	if err != nil {
+		e.err = err
+		return
 	}
-	return s
+	out, err := e.cmd.StdoutPipe()
+	if err != nil {
+		e.err = err
+		return
+	}
+	if err := e.cmd.Start(); err != nil {
+		e.err = fmt.Errorf("starting %v: %w", e.cmd.Args, err)
+		return
+	}
+	e.in, e.out = in, bufio.NewReaderSize(out, 64<<10)
+}
+
+// stopRefEmbedder ends the helper, if it was started (it exits at EOF).
+func stopRefEmbedder() {
+	e := &refEmbedder
+	e.once.Do(func() {}) // no start from now on
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.err == nil && e.in != nil {
+		_ = e.in.Close()
+		_ = e.cmd.Wait()
+	}
+	if e.err == nil {
+		e.err = errors.New("stopped")
+	}
 }
 
 func sameVector(t testing.TB, what string, got, want []float32) bool {

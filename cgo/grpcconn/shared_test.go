@@ -423,6 +423,9 @@ var sharedCases = []sharedCase{
 			urls = append(urls, a.TypeUrl+"="+base64.StdEncoding.EncodeToString(a.Value))
 		}
 		d := s.Details()
+		if len(d) != 2 {
+			t.Fatalf("details: %v, want 2", d)
+		}
 		info, _ := d[0].(*errdetails.ErrorInfo)
 		if len(d) != 2 || info == nil || info.Reason != "AIW_TEST" || info.Domain != "refservice.thinkbank" {
 			t.Errorf("details %v", d)

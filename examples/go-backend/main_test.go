@@ -209,19 +209,32 @@ func TestBinaryMetricsAndAccessLog(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("embed: %d", resp.StatusCode)
 	}
-	resp, err = http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, want := range []string{
+	// The HTTP side is counted once the handler has returned, which may be
+	// a moment after the client has its answer: scrape until it shows.
+	wants := []string{
 		`aiw_backend_ai_calls_total{grpc_code="OK",grpc_method="GetEmbedding",grpc_service="ai_service.AiWorker",grpc_type="unary"} 1`,
 		`aiw_backend_http_requests_total{code="200",method="POST",route="/api/v1/ai/embed"} 1`,
 		"go_goroutines ", "process_resident_memory_bytes ",
-	} {
-		if !strings.Contains(string(body), want) {
-			t.Errorf("/metrics lacks %q:\n%s", want, body)
+	}
+	var body []byte
+	for scrape := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		resp, err = http.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		missing := ""
+		for _, want := range wants {
+			if !strings.Contains(string(body), want) {
+				missing = want
+			}
+		}
+		if missing == "" {
+			break
+		}
+		if time.Since(scrape) > 10*time.Second {
+			t.Fatalf("/metrics lacks %q after 10 s:\n%s", missing, body)
 		}
 	}
 

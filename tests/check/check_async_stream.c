@@ -542,7 +542,7 @@ static void il_result(il_slot *s, aiw_completion *c) {
     }
   } else {
     aiw_embedding_response *er = aiw_completion_take_embedding_response(c);
-    const char *why = embedding_mismatch(er, ref_seed(s->text, strlen(s->text)), 0, AIW_EMBEDDING_UNKNOWN, buf,
+    const char *why = embedding_mismatch(er, s->text, strlen(s->text), 0, AIW_EMBEDDING_UNKNOWN, buf,
                                          sizeof buf);
     aiw_embedding_response_free(er);
     if (why != NULL)

@@ -142,7 +142,7 @@ static void load_once(load_worker *w, aiw_client *c, const aiw_call_options *o) 
     aiw_embedding_response *e = NULL;
     aiw_code rc = AIW_OUT_OF_MEMORY;
     if (r != NULL && aiw_embedding_request_set_text(r, text) == AIW_OK) rc = aiw_get_embedding(c, r, o, &e, &err);
-    const char *why = rc == AIW_OK ? embedding_mismatch(e, ref_seed(text, strlen(text)), 0, AIW_EMBEDDING_UNKNOWN,
+    const char *why = rc == AIW_OK ? embedding_mismatch(e, text, strlen(text), 0, AIW_EMBEDDING_UNKNOWN,
                                                         buf, sizeof buf)
                                    : NULL;
     account(w, "GetEmbedding", rc, &err, why, t0, AIW_OK);
@@ -187,7 +187,7 @@ static void load_once(load_worker *w, aiw_client *c, const aiw_call_options *o) 
       }
       aiw_code rc = aiw_completion_code(comp);
       aiw_embedding_response *e = aiw_completion_take_embedding_response(comp);
-      const char *why = rc == AIW_OK ? embedding_mismatch(e, ref_seed(text, strlen(text)), 0,
+      const char *why = rc == AIW_OK ? embedding_mismatch(e, text, strlen(text), 0,
                                                           AIW_EMBEDDING_UNKNOWN, buf, sizeof buf)
                                      : NULL;
       account(w, "async GetEmbedding", rc, aiw_completion_error(comp), why, t0, AIW_OK);
@@ -270,7 +270,7 @@ static void *wfr_main(void *arg) {
   char buf[200];
   if (w->rc != AIW_OK)
     snprintf(w->why, sizeof w->why, "%s: %s", aiw_code_name(w->rc), err.message);
-  else if (embedding_mismatch(e, ref_seed("outage", 6), 0, AIW_EMBEDDING_UNKNOWN, buf, sizeof buf) != NULL)
+  else if (embedding_mismatch(e, "outage", 6, 0, AIW_EMBEDDING_UNKNOWN, buf, sizeof buf) != NULL)
     snprintf(w->why, sizeof w->why, "wrong answer: %s", buf);
   aiw_embedding_response_free(e);
   aiw_embedding_request_free(r);

@@ -296,9 +296,9 @@ START_TEST(test_raw_get_embedding) {
   ck_assert_int_eq(e->success, 1);
   ck_assert_str_eq(e->error, "");
   char buf[160];
-  const char *why = vector_mismatch(e->semantic_vector, e->n_semantic_vector, 0x4f9f2cabu, 1024, buf, sizeof buf);
+  const char *why = vector_mismatch(e->semantic_vector, e->n_semantic_vector, "hello", 5, 0, buf, sizeof buf);
   ck_assert_msg(why == NULL, "semantic: %s", why);
-  why = vector_mismatch(e->visual_vector, e->n_visual_vector, 0xd1a85512u, 1152, buf, sizeof buf);
+  why = vector_mismatch(e->visual_vector, e->n_visual_vector, "hello", 5, 1, buf, sizeof buf);
   ck_assert_msg(why == NULL, "visual: %s", why);
   ck_assert_float_eq(e->semantic_vector[0], -0.61f);
   ai_service__embedding_response__free_unpacked(e, NULL);
@@ -311,7 +311,7 @@ START_TEST(test_raw_get_embedding) {
   aiw_free(resp);
   ck_assert_ptr_nonnull(e);
   ck_assert_uint_eq(e->n_semantic_vector, 0);
-  why = vector_mismatch(e->visual_vector, e->n_visual_vector, 0x8ec4d26bu, 1152, buf, sizeof buf);
+  why = vector_mismatch(e->visual_vector, e->n_visual_vector, "a\0b", 3, 1, buf, sizeof buf);
   ck_assert_msg(why == NULL, "visual: %s", why);
   ai_service__embedding_response__free_unpacked(e, NULL);
 
@@ -911,7 +911,7 @@ START_TEST(test_raw_async_unary) {
       AiService__EmbeddingResponse *e = ai_service__embedding_response__unpack(NULL, m.len, m.data);
       ck_assert_ptr_nonnull(e);
       char buf[160];
-      const char *why = vector_mismatch(e->semantic_vector, e->n_semantic_vector, 0x4f9f2cabu, 1024, buf, sizeof buf);
+      const char *why = vector_mismatch(e->semantic_vector, e->n_semantic_vector, "hello", 5, 0, buf, sizeof buf);
       ck_assert_msg(why == NULL, "%s", why);
       ai_service__embedding_response__free_unpacked(e, NULL);
     } else if (i == 1) {

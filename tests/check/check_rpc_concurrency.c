@@ -69,7 +69,7 @@ static int one_round(worker *w, aiw_client *c, int i) {
   aiw_code rc = aiw_get_embedding(c, er, o, &eresp, &err);
   if (rc != AIW_OK) FAIL(w, "%s embed: %s: %s", rid, aiw_code_name(rc), err.message);
   char why[300];
-  if (embedding_mismatch(eresp, ref_seed(tag, strlen(tag)), 0, AIW_EMBEDDING_UNKNOWN, why, sizeof why) != NULL)
+  if (embedding_mismatch(eresp, tag, strlen(tag), 0, AIW_EMBEDDING_UNKNOWN, why, sizeof why) != NULL)
     FAIL(w, "%s: embedding of another request: %s", rid, why);
 
   /* VectorSearch !echo: limit, filter and metadata come back. */

@@ -1,5 +1,5 @@
 /* expect.h -- what the reference service answers, as shared checks for the
- * Check suites: request builders, the embedding formula, the search corpus,
+ * Check suites: request builders, the expected embeddings, the search corpus,
  * the `!echo` answers, service-error responses and error structs. Expected
  * values come from tests/refservice/README.md.
  *
@@ -64,21 +64,22 @@ void expect_undecodable(aiw_code rc, const aiw_error *err, int grpc_status);
 
 /* --------------------------------------------------------- embeddings */
 
-/* The service's seed of content bytes: FNV-1a 32-bit, 0 -> 1. */
-uint32_t ref_seed(const void *data, size_t len);
-/* The visual vector's seed for content seed `seed`: seed ^ 0x9e3779b9, 0 -> 1. */
-uint32_t ref_visual_seed(uint32_t seed);
-/* NULL when v[0..len) is the reference vector of `seed` with n elements;
- * else what differs (length, or the first differing element). */
-const char *vector_mismatch(const float *v, size_t len, uint32_t seed, size_t n, char *buf, size_t size);
-/* NULL when `e` is the service's answer for content with seed `seed` (an
- * image when `image`, else text) and `type`: success, no error text, the
- * semantic (1024) and/or visual (1152) vectors the type asks for (UNKNOWN:
- * semantic for text, visual for an image), and no other vector. */
-const char *embedding_mismatch(const aiw_embedding_response *e, uint32_t seed, int image, aiw_embedding_type type,
-                               char *buf, size_t size);
+/* The expected vectors are ref_vector's (harness.h): the service's own
+ * formula, tests/refservice/embedding.py. */
+/* NULL when v[0..len) is the reference vector of content data[0..dlen) (the
+ * visual one when `visual`, else the semantic one); else what differs
+ * (length, or the first differing element), or what failed. */
+const char *vector_mismatch(const float *v, size_t len, const void *data, size_t dlen, int visual, char *buf,
+                            size_t size);
+/* NULL when `e` is the service's answer for content data[0..dlen) (an image
+ * when `image`, else text) and `type`: success, no error text, the semantic
+ * and/or visual vectors the type asks for (UNKNOWN: semantic for text, visual
+ * for an image), and no other vector. */
+const char *embedding_mismatch(const aiw_embedding_response *e, const void *data, size_t dlen, int image,
+                               aiw_embedding_type type, char *buf, size_t size);
 /* ck_asserts embedding_mismatch(...) == NULL. */
-void expect_embedding(const aiw_embedding_response *e, uint32_t seed, int image, aiw_embedding_type type);
+void expect_embedding(const aiw_embedding_response *e, const void *data, size_t dlen, int image,
+                      aiw_embedding_type type);
 /* ck_asserts that e (NULL included) has no vectors: both getters give NULL
  * and set the length to 0. */
 void expect_no_vectors(const aiw_embedding_response *e);

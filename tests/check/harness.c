@@ -346,22 +346,238 @@ int events_wait(const refservice *rs, const char *request_id, char *out, size_t 
   }
 }
 
-uint32_t ref_fnv1a32(const void *data, size_t len) {
-  const unsigned char *p = data;
-  uint32_t h = 0x811c9dc5u;
-  for (size_t i = 0; i < len; i++) {
-    h ^= p[i];
-    h *= 0x01000193u;
+/* ------------------------------------------------------- reference vectors */
+
+/* `embedding.py --serve`, next to the server script: one per process, started
+ * by the first ref_vector call. Check forks each test (CK_FORK, test-c): a
+ * forked process finds the parent's helper (owner != getpid()), leaves it to
+ * the parent and starts its own. The pipes are close-on-exec, so no other
+ * child (a reference service) holds them; the helper ends at EOF on its
+ * stdin: at exit (emb_at_exit closes it and reaps the helper), or when this
+ * process dies and the kernel closes it. */
+static struct {
+  pthread_mutex_t mu;
+  pid_t owner;      /* the process that started the helper */
+  pid_t pid;        /* the helper, or -1 */
+  int to_fd;        /* write end of its stdin (ours: O_NONBLOCK) */
+  int from_fd;      /* read end of its stdout (ours: O_NONBLOCK) */
+  pid_t atexit_for; /* the process that registered emb_at_exit */
+  char *line;       /* the last answer */
+  size_t cap;
+} g_emb = {PTHREAD_MUTEX_INITIALIZER, 0, -1, -1, -1, 0, NULL, 0};
+
+/* Forgets the helper (under g_emb.mu): closes our ends; when it is this
+ * process's, waits for it (it exits at EOF), killing it first if `kill_it`. */
+static void emb_close(int kill_it) {
+  if (g_emb.to_fd >= 0) close(g_emb.to_fd);
+  if (g_emb.from_fd >= 0) close(g_emb.from_fd);
+  g_emb.to_fd = g_emb.from_fd = -1;
+  if (g_emb.pid > 0 && g_emb.owner == getpid()) {
+    if (kill_it) kill(g_emb.pid, SIGKILL);
+    while (waitpid(g_emb.pid, NULL, 0) < 0 && errno == EINTR) {
+    }
   }
-  return h;
+  g_emb.pid = -1;
 }
 
-void ref_vector(uint32_t seed, float *out, size_t n) {
-  uint32_t x = seed != 0 ? seed : 1;
-  for (size_t i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    out[i] = (float)(((double)(int64_t)(x % 20001u) - 10000.0) / 10000.0);
+static void emb_at_exit(void) {
+  /* A thread still in a request (exit from a failing test): leave the
+   * helper to the kernel's closing of our pipes. */
+  if (pthread_mutex_trylock(&g_emb.mu) != 0) return;
+  emb_close(0);
+  free(g_emb.line);
+  g_emb.line = NULL;
+  g_emb.cap = 0;
+  pthread_mutex_unlock(&g_emb.mu);
+}
+
+/* Starts the helper (under g_emb.mu). NULL or what failed. */
+static const char *emb_start(void) {
+  if (g_emb.atexit_for != getpid()) {
+    if (atexit(emb_at_exit) != 0) return "atexit failed";
+    g_emb.atexit_for = getpid();
   }
+  const char *server = getenv("AIW_TEST_SERVER") ? getenv("AIW_TEST_SERVER") : AIW_TEST_SERVER;
+  const char *slash = strrchr(server, '/');
+  char script[4096];
+  snprintf(script, sizeof script, "%.*sembedding.py", slash != NULL ? (int)(slash - server + 1) : 0, server);
+  int in[2], out[2];
+  if (pipe2(in, O_CLOEXEC) != 0) return "pipe failed";
+  if (pipe2(out, O_CLOEXEC) != 0) {
+    close(in[0]);
+    close(in[1]);
+    return "pipe failed";
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in[0], STDIN_FILENO);
+  posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, deflt;
+  sigemptyset(&none);
+  sigemptyset(&deflt);
+  sigaddset(&deflt, SIGTERM);
+  sigaddset(&deflt, SIGINT);
+  sigaddset(&deflt, SIGPIPE);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &deflt);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  const char *argv[] = {AIW_TEST_PYTHON, script, "--serve", NULL};
+  pid_t pid;
+  int rc = posix_spawn(&pid, AIW_TEST_PYTHON, &fa, &attr, (char *const *)argv, environ);
+  posix_spawnattr_destroy(&attr);
+  posix_spawn_file_actions_destroy(&fa);
+  close(in[0]);
+  close(out[1]);
+  if (rc != 0) {
+    fprintf(stderr, "harness: cannot start %s %s --serve: %s\n", AIW_TEST_PYTHON, script, strerror(rc));
+    close(in[1]);
+    close(out[0]);
+    return "cannot start the embedding helper";
+  }
+  g_emb.owner = getpid();
+  g_emb.pid = pid;
+  g_emb.to_fd = in[1];
+  g_emb.from_fd = out[0];
+  fcntl(g_emb.to_fd, F_SETFL, fcntl(g_emb.to_fd, F_GETFL) | O_NONBLOCK);
+  fcntl(g_emb.from_fd, F_SETFL, fcntl(g_emb.from_fd, F_GETFL) | O_NONBLOCK);
+  return NULL;
+}
+
+/* Waits until fd is ready for `events` or the deadline passes: 0 or -1. */
+static int emb_wait(int fd, short events, int64_t deadline) {
+  for (;;) {
+    int64_t left = deadline - now_ms();
+    if (left <= 0) return -1;
+    struct pollfd p = {.fd = fd, .events = events};
+    int pr = poll(&p, 1, (int)(left > 60000 ? 60000 : left));
+    if (pr > 0) return 0;
+    if (pr < 0 && errno != EINTR) return -1;
+  }
+}
+
+/* Writes all of buf to the helper (under g_emb.mu), with SIGPIPE blocked in
+ * this thread: a helper that died gives EPIPE, not the signal. 0 or -1. */
+static int emb_write(const char *buf, size_t n, int64_t deadline) {
+  sigset_t pipe_set, old, pending;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  sigpending(&pending);
+  int was_pending = sigismember(&pending, SIGPIPE);
+  int result = 0;
+  while (n > 0) {
+    ssize_t w = write(g_emb.to_fd, buf, n);
+    if (w > 0) {
+      buf += w;
+      n -= (size_t)w;
+    } else if (w < 0 && errno == EINTR) {
+      continue;
+    } else if (w < 0 && errno == EAGAIN && emb_wait(g_emb.to_fd, POLLOUT, deadline) == 0) {
+      continue;
+    } else {
+      if (w < 0 && errno == EPIPE && !was_pending) {
+        const struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR) {
+        }
+      }
+      result = -1;
+      break;
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return result;
+}
+
+/* Reads one answer line into g_emb.line, NUL-terminated (under g_emb.mu). */
+static int emb_read_line(int64_t deadline) {
+  size_t len = 0;
+  for (;;) {
+    if (g_emb.cap - len < 65536) {
+      size_t cap = g_emb.cap + 65536 + g_emb.cap / 2;
+      char *p = realloc(g_emb.line, cap);
+      if (p == NULL) return -1;
+      g_emb.line = p;
+      g_emb.cap = cap;
+    }
+    ssize_t r = read(g_emb.from_fd, g_emb.line + len, g_emb.cap - len - 1);
+    if (r > 0) {
+      char *nl = memchr(g_emb.line + len, '\n', (size_t)r);
+      len += (size_t)r;
+      if (nl != NULL) {
+        if (nl != g_emb.line + len - 1) return -1; /* more than the answer */
+        *nl = '\0';
+        return 0;
+      }
+    } else if (r < 0 && errno == EINTR) {
+      continue;
+    } else if (r < 0 && errno == EAGAIN && emb_wait(g_emb.from_fd, POLLIN, deadline) == 0) {
+      continue;
+    } else {
+      return -1; /* EOF: the helper died; or the deadline */
+    }
+  }
+}
+
+/* Asks the helper (under g_emb.mu) for one vector; parses the answer. */
+static const char *emb_request(const void *data, size_t len, int visual, float **out, size_t *n) {
+  if (g_emb.pid > 0 && g_emb.owner != getpid()) emb_close(0); /* the parent's (a forked test) */
+  if (g_emb.pid <= 0) {
+    const char *why = emb_start();
+    if (why != NULL) return why;
+  }
+  const char *kind = visual ? "visual " : "semantic ";
+  size_t klen = strlen(kind), size = klen + 2 * len + 1;
+  char *req = malloc(size);
+  if (req == NULL) return "out of memory";
+  memcpy(req, kind, klen);
+  static const char hex[] = "0123456789abcdef";
+  const unsigned char *p = data;
+  for (size_t i = 0; i < len; i++) {
+    req[klen + 2 * i] = hex[p[i] >> 4];
+    req[klen + 2 * i + 1] = hex[p[i] & 15];
+  }
+  req[size - 1] = '\n';
+  int64_t deadline = now_ms() + hang_bound_ms(60000); /* the first: python start-up under load */
+  int rc = emb_write(req, size, deadline);
+  free(req);
+  if (rc != 0 || emb_read_line(deadline) != 0) {
+    fprintf(stderr, "harness: the embedding helper (pid %ld) %s\n", (long)g_emb.pid,
+            now_ms() >= deadline ? "did not answer in time" : "failed (exited?)");
+    emb_close(1); /* the next request starts a new one */
+    return "the embedding helper failed";
+  }
+  if (strncmp(g_emb.line, "error:", 6) == 0) {
+    fprintf(stderr, "harness: the embedding helper answered: %s\n", g_emb.line);
+    return "the embedding helper refused the request";
+  }
+  size_t count = 1;
+  for (const char *c = g_emb.line; *c != '\0'; c++) count += *c == ' ';
+  float *v = malloc(count * sizeof *v);
+  if (v == NULL) return "out of memory";
+  const char *c = g_emb.line;
+  for (size_t i = 0; i < count; i++) {
+    char *end;
+    errno = 0;
+    v[i] = strtof(c, &end); /* the double's decimal, rounded to float32: the service's float */
+    if (end == c || errno != 0 || (*end != ' ' && *end != '\0') || (*end == '\0') != (i == count - 1)) {
+      fprintf(stderr, "harness: the embedding helper's answer is not a vector: %.200s\n", g_emb.line);
+      free(v);
+      return "the embedding helper's answer is not a vector";
+    }
+    c = end + 1;
+  }
+  *out = v;
+  *n = count;
+  return NULL;
+}
+
+const char *ref_vector(const void *data, size_t len, int visual, float **out, size_t *n) {
+  *out = NULL;
+  *n = 0;
+  pthread_mutex_lock(&g_emb.mu);
+  const char *why = emb_request(data, len, visual, out, n);
+  pthread_mutex_unlock(&g_emb.mu);
+  return why;
 }

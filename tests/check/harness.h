@@ -77,9 +77,14 @@ int events_wait(const refservice *rs, const char *request_id, char *out, size_t 
  * valgrind) the line of request_id, with outcome `want` ("OK", "CANCELLED"). */
 void expect_outcome(const refservice *rs, const char *request_id, const char *want, int timeout_ms);
 
-/* The reference service's embedding algorithm (tests/refservice/README.md). */
-uint32_t ref_fnv1a32(const void *data, size_t len);
-void ref_vector(uint32_t seed, float *out, size_t n);
+/* The reference service's embedding vector of content bytes data[0..len):
+ * the semantic one, or the visual one when `visual`, as the service computes
+ * it (tests/refservice/embedding.py, the formula's only implementation),
+ * read from one `embedding.py --serve` helper process per test process,
+ * started on first use. On success NULL, and *out is a malloc'd array (the
+ * caller frees it) of *n floats; else what went wrong (details on stderr),
+ * *out NULL, *n 0. Any thread. */
+const char *ref_vector(const void *data, size_t len, int visual, float **out, size_t *n);
 
 /* Monotonic milliseconds. */
 int64_t now_ms(void);

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """tests/cli/expect.py -- checks `aiw --json` output (read from stdin) against
 the reference service's documented answers (tests/refservice/README.md),
-computed here independently of the service's code.
+computed here independently of the service's code, except the embedding
+vectors: those are the service's own formula (tests/refservice/embedding.py).
 
     expect.py embed (text TEXT | file PATH) TYPE      TYPE: unknown|semantic|visual|both
     expect.py search TYPE THRESHOLD LIMIT [FILTER...]  TYPE: unknown|semantic|visual|hybrid
@@ -16,8 +17,13 @@ difference (with its path) and exits 1.
 """
 import ast
 import json
+import os
 import struct
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'refservice'))
+sys.dont_write_bytecode = True  # no __pycache__/ in the tree
+import embedding  # noqa: E402  (tests/refservice/embedding.py)
 
 
 def f32(x):
@@ -111,34 +117,20 @@ def compare(actual, expected, path='$'):
 
 
 # ---------------------------------------------------------------- embeddings
-def fnv1a(data):
-    h = 0x811c9dc5
-    for b in data:
-        h ^= b
-        h = (h * 0x01000193) & 0xffffffff
-    return h or 1
-
-
-def vector(seed, n):
-    x = seed or 1
-    out = []
-    for _ in range(n):
-        x ^= (x << 13) & 0xffffffff
-        x ^= x >> 17
-        x ^= (x << 5) & 0xffffffff
-        out.append(f32(((x % 20001) - 10000) / 10000.0))
-    return out
+# The vectors are the service's own formula (tests/refservice/embedding.py,
+# its only implementation), as float32.
+def vector(values):
+    return [f32(x) for x in values]
 
 
 def expected_embedding(data, is_image, typ):
     if typ == 'unknown':
         typ = 'visual' if is_image else 'semantic'
-    seed = fnv1a(data)
     exp = {}
     if typ in ('semantic', 'both'):
-        exp['semanticVector'] = vector(seed, 1024)
+        exp['semanticVector'] = vector(embedding.semantic(data))
     if typ in ('visual', 'both'):
-        exp['visualVector'] = vector((seed ^ 0x9e3779b9) or 1, 1152)
+        exp['visualVector'] = vector(embedding.visual(data))
     exp['success'] = True
     return exp
 

@@ -5,7 +5,8 @@
 # Every assertion is counted; the last line is `N passed, M failed` and the
 # exit status is non-zero when anything failed. JSON output is parsed and
 # compared field by field by tests/cli/expect.py, which computes the
-# documented answers itself (embedding formula, search corpus, chat text).
+# documented answers itself (search corpus, chat text; the embedding vectors
+# from the service's own formula, tests/refservice/embedding.py).
 #
 # Environment: AIW (the binary, default build/bin/aiw), PYTHON (the Python
 # that has grpc, default /usr/bin/python3). Synchronisation is on ready
@@ -962,8 +963,21 @@ expect_usage "health SERVICE not UTF-8 (refused by libaiw)"
 run --keepalive 300 --json search --limit 1 q
 expect_rc "--keepalive 300" 0
 expect_json "--keepalive 300: the answer" search unknown 0 1
-run --keepalive 1 chat '!slow:100'
-expect_rc "--keepalive 1 (pings during a 0.5 s stream)" 0
+# The pings really go out: against a server that allows one per 2 s, a
+# 1 s keepalive during a silent stream earns GOAWAY too_many_pings (exit 14
+# UNAVAILABLE); a server that allows one per 0.5 s lets the same stream end.
+if start_server "$TMP/ka-strict.out" --min-ping-interval-ms 2000; then
+  ka_strict=$STARTED_PID
+  AIW_TARGET=127.0.0.1:$STARTED_PORT run --keepalive 1 chat '!hold:9000'
+  expect_rc "--keepalive 1 against a server allowing one ping per 2 s: GOAWAY too_many_pings" 14
+  kill "$ka_strict" 2>/dev/null; wait "$ka_strict" 2>/dev/null
+else not_ok "a server with --min-ping-interval-ms 2000 did not start" ""; fi
+if start_server "$TMP/ka-lenient.out" --min-ping-interval-ms 500; then
+  ka_lenient=$STARTED_PID
+  AIW_TARGET=127.0.0.1:$STARTED_PORT run --keepalive 1 chat '!hold:4000'
+  expect_rc "--keepalive 1 against a server allowing one per 0.5 s: the silent stream ends OK" 0
+  kill "$ka_lenient" 2>/dev/null; wait "$ka_lenient" 2>/dev/null
+else not_ok "a server with --min-ping-interval-ms 500 did not start" ""; fi
 for bad in 0 abc -5 1.5 '' 2147484; do
   run --keepalive "$bad" search q
   expect_usage "--keepalive '$bad'"

@@ -77,34 +77,15 @@ import health_pb2  # noqa: E402
 import health_pb2_grpc  # noqa: E402
 
 # ---------------------------------------------------------------------------
-# Deterministic embeddings
+# Deterministic embeddings: embedding.py (next to this file) is the formula's
+# only implementation; the test suites read their expected vectors from it.
 # ---------------------------------------------------------------------------
 
-SEMANTIC_DIMS = 1024
-VISUAL_DIMS = 1152
-VISUAL_SEED_XOR = 0x9E3779B9
+sys.path.insert(0, HERE)  # this file's directory first: not a module of GEN_DIR's
+sys.dont_write_bytecode = True  # no __pycache__/ in the tree (tests/schema diffs a copy of it)
+import embedding  # noqa: E402
+
 IMAGE_FORMATS = ("", "png", "jpg", "jpeg", "gif", "webp")
-
-
-def fnv1a32(data):
-    h = 0x811C9DC5
-    for b in data:
-        h ^= b
-        h = (h * 0x01000193) & 0xFFFFFFFF
-    return h
-
-
-def vector(seed, n):
-    x = seed & 0xFFFFFFFF
-    if x == 0:
-        x = 1
-    out = []
-    for _ in range(n):
-        x ^= (x << 13) & 0xFFFFFFFF
-        x ^= x >> 17
-        x ^= (x << 5) & 0xFFFFFFFF
-        out.append(((x % 20001) - 10000) / 10000.0)
-    return out
 
 
 # ---------------------------------------------------------------------------
@@ -691,12 +672,11 @@ class AiWorker:
         etype = request.type
         if etype == pb.EMBEDDING_UNKNOWN:
             etype = pb.EMBEDDING_SEMANTIC if which == "text" else pb.EMBEDDING_VISUAL
-        seed = fnv1a32(data) or 1
         resp = pb.EmbeddingResponse(success=True)
         if etype in (pb.EMBEDDING_SEMANTIC, pb.EMBEDDING_BOTH):
-            resp.semantic_vector.extend(vector(seed, SEMANTIC_DIMS))
+            resp.semantic_vector.extend(embedding.semantic(data))
         if etype in (pb.EMBEDDING_VISUAL, pb.EMBEDDING_BOTH):
-            resp.visual_vector.extend(vector((seed ^ VISUAL_SEED_XOR) or 1, VISUAL_DIMS))
+            resp.visual_vector.extend(embedding.visual(data))
         return resp
 
     # -- VectorSearch -------------------------------------------------------

@@ -13,32 +13,18 @@ import (
 
 	aiworker "github.com/thinkbank/libaiw/cgo"
 	"github.com/thinkbank/libaiw/examples/go-backend/gateway"
+	"github.com/thinkbank/libaiw/examples/go-backend/internal/testsvc"
 )
 
 // ---- expected values of the reference service (tests/refservice/README.md) ----
 
-func refVector(content []byte, n int, visual bool) []float32 {
-	seed := uint32(0x811c9dc5)
-	for _, b := range content {
-		seed ^= uint32(b)
-		seed *= 0x01000193
-	}
-	if seed == 0 {
-		seed = 1
-	}
-	if visual {
-		seed ^= 0x9e3779b9
-		if seed == 0 {
-			seed = 1
-		}
-	}
-	x := seed
-	v := make([]float32, n)
-	for i := range v {
-		x ^= x << 13
-		x ^= x >> 17
-		x ^= x << 5
-		v[i] = float32(float64(int64(x%20001)-10000) / 10000.0)
+// refVector is the service's vector of content (testsvc.RefVector: the
+// service's own formula); the visual one when visual.
+func refVector(t *testing.T, content []byte, visual bool) []float32 {
+	t.Helper()
+	v, err := testsvc.RefVector(content, visual)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return v
 }
@@ -174,7 +160,7 @@ func TestEmbedText(t *testing.T) {
 	ts := newServer(t, gateway.Config{})
 	var e embedBody
 	r := ts.postOK(t, "/api/v1/ai/embed", `{"text":"hello"}`, &e)
-	equalVectors(t, "semantic_vector", e.SemanticVector, refVector([]byte("hello"), 1024, false))
+	equalVectors(t, "semantic_vector", e.SemanticVector, refVector(t, []byte("hello"), false))
 	if e.SemanticVector[0] != float32(-0.61) || len(e.VisualVector) != 0 || !e.Success {
 		t.Fatalf("semantic[0]=%v visual=%d success=%v", e.SemanticVector[0], len(e.VisualVector), e.Success)
 	}
@@ -184,8 +170,8 @@ func TestEmbedText(t *testing.T) {
 
 	r = ts.do(t, "POST", "/api/v1/ai/embed", `{"text":"hello","type":"both"}`)
 	r.decode(t, &e)
-	equalVectors(t, "semantic_vector", e.SemanticVector, refVector([]byte("hello"), 1024, false))
-	equalVectors(t, "visual_vector", e.VisualVector, refVector([]byte("hello"), 1152, true))
+	equalVectors(t, "semantic_vector", e.SemanticVector, refVector(t, []byte("hello"), false))
+	equalVectors(t, "visual_vector", e.VisualVector, refVector(t, []byte("hello"), true))
 }
 
 func TestEmbedImage(t *testing.T) {
@@ -194,7 +180,7 @@ func TestEmbedImage(t *testing.T) {
 	body := fmt.Sprintf(`{"image":{"data":%q,"format":"png"},"type":"visual"}`, base64.StdEncoding.EncodeToString(data))
 	var e embedBody
 	ts.postOK(t, "/api/v1/ai/embed", body, &e)
-	equalVectors(t, "visual_vector", e.VisualVector, refVector(data, 1152, true))
+	equalVectors(t, "visual_vector", e.VisualVector, refVector(t, data, true))
 	if e.VisualVector[0] != float32(0.7972) || len(e.SemanticVector) != 0 {
 		t.Fatalf("visual[0]=%v semantic=%d", e.VisualVector[0], len(e.SemanticVector))
 	}

@@ -97,3 +97,19 @@ func TestAcceptsEventStream(t *testing.T) {
 		}
 	}
 }
+
+// Each call made for one request is a span of its own: same trace id and
+// flags, a new parent id every time.
+func TestChildSpanPerCall(t *testing.T) {
+	tc := traceFrom(http.Header{"Traceparent": {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}})
+	a, b := tc.childParent(), tc.childParent()
+	if a == b {
+		t.Fatalf("two calls share the span id: %s", a)
+	}
+	for _, p := range []string{a, b} {
+		id, flags, ok := parseTraceparent(p)
+		if !ok || id != "4bf92f3577b34da6a3ce929d0e0e4736" || flags != "01" || strings.Contains(p, "00f067aa0ba902b7") {
+			t.Fatalf("child traceparent %q", p)
+		}
+	}
+}

@@ -151,6 +151,13 @@ func randomHex(n int) string {
 	}
 }
 
+// childParent is the traceparent of one call made for the request: the
+// request's trace id and flags, a span id of the call's own (W3C: each
+// outgoing request is a new span).
+func (tc *traceContext) childParent() string {
+	return "00-" + tc.traceID + "-" + newSpanID() + "-" + tc.flags
+}
+
 func newTraceID() string { return randomHex(16) }
 func newSpanID() string  { return randomHex(8) }
 
@@ -161,7 +168,7 @@ func newSpanID() string  { return randomHex(8) }
 func outgoing(ctx context.Context) context.Context {
 	kv := []string{"x-request-id", RequestID(ctx)}
 	if tc, ok := ctx.Value(traceKey{}).(*traceContext); ok {
-		kv = append(kv, "traceparent", "00-"+tc.traceID+"-"+newSpanID()+"-"+tc.flags)
+		kv = append(kv, "traceparent", tc.childParent())
 		if tc.state != "" {
 			kv = append(kv, "tracestate", tc.state)
 		}

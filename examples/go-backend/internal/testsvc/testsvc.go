@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -42,6 +43,42 @@ func RepoRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// RefVector is the reference service's vector of content (a text's UTF-8
+// bytes, or an image's data): the semantic one, or the visual one when
+// visual, as the float32 values the service sends. It runs the service's own
+// formula, tests/refservice/embedding.py (its only implementation), once per
+// call: `embedding.py --serve` with the one request on its stdin.
+func RefVector(content []byte, visual bool) ([]float32, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	kind := "semantic"
+	if visual {
+		kind = "visual"
+	}
+	cmd := exec.Command(Python, filepath.Join(root, "tests", "refservice", "embedding.py"), "--serve")
+	cmd.Stdin = strings.NewReader(fmt.Sprintf("%s %x\n", kind, content))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("testsvc: %v: %w", cmd.Args, err)
+	}
+	fields := strings.Fields(string(out))
+	if len(fields) == 0 || fields[0] == "error:" {
+		return nil, fmt.Errorf("testsvc: %v answered %q", cmd.Args, strings.TrimSpace(string(out)))
+	}
+	v := make([]float32, len(fields))
+	for i, f := range fields {
+		x, err := strconv.ParseFloat(f, 32) // the double's decimal rounded to float32: the service's value
+		if err != nil {
+			return nil, fmt.Errorf("testsvc: %v: element %d: %w", cmd.Args, i, err)
+		}
+		v[i] = float32(x)
+	}
+	return v, nil
 }
 
 // Service is a running reference service.
