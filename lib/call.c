@@ -180,7 +180,8 @@ aiw_code aiw__call_start(aiw_call *c, aiw_client *client, const aiw_method *meth
   }
   c->streaming = streaming;
   c->cq = cq;
-  c->start_ns = monotonic_ns();
+  void *stats_userdata;
+  if (aiw__client_stats_hook(client, &stats_userdata)) c->start_ns = monotonic_ns(); /* only for the hook */
   c->unary_tag = (aiw_batch_tag){AIW_BATCH_UNARY, c};
   c->recv_tag = (aiw_batch_tag){AIW_BATCH_RECV, c};
   c->status_tag = (aiw_batch_tag){AIW_BATCH_STATUS, c};
@@ -197,10 +198,6 @@ aiw_code aiw__call_start(aiw_call *c, aiw_client *client, const aiw_method *meth
     if (rc != AIW_OK) return rc;
   }
   c->counted = 1; /* from here on a call, reported to the stats hook */
-  /* A closed client refuses before the token callback runs (a token
-   * fetch may cost); the set's own check below still catches a close
-   * that comes in between. */
-  if (aiw__call_set_cancelled(aiw__client_calls(client))) return aiw__fail(err, AIW_CANCELLED, -1, "client is closed");
   size_t size = request->message ? protobuf_c_message_get_packed_size(request->message) : request->len;
   size_t max_send = aiw__client_max_send(client);
   if (max_send && size > max_send)

@@ -319,6 +319,10 @@ aiw_code aiw__client_authorization(aiw_client *client, const char *method, char 
     return AIW_OK;
   }
   if (!client->token_fn) return AIW_OK;
+  /* A closed client refuses before its token callback runs (a token fetch
+   * may cost); the client's call set still catches a close that comes
+   * later. */
+  if (aiw__call_set_cancelled(&client->calls)) return aiw__fail(err, AIW_CANCELLED, -1, "client is closed");
   char small[512], *buf = small;
   const char *why = NULL; /* why the token is refused */
   long len = client->token_fn(method, small, sizeof small, client->token_userdata);
